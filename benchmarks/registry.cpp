@@ -1,0 +1,78 @@
+#include "registry.hpp"
+
+#include <algorithm>
+
+namespace rmapbench {
+
+namespace {
+std::vector<WorkloadInfo>& mutable_workloads() {
+  static std::vector<WorkloadInfo> all;
+  return all;
+}
+std::vector<std::string>* g_registered_names = nullptr;
+}  // namespace
+
+const char* profile_name(Profile p) { return p == Profile::quick ? "quick" : "full"; }
+
+std::optional<Profile> parse_profile(const std::string& s) {
+  if (s == "quick") return Profile::quick;
+  if (s == "full") return Profile::full;
+  return std::nullopt;
+}
+
+int register_workload(WorkloadInfo info) {
+  auto& all = mutable_workloads();
+  all.push_back(std::move(info));
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+  return static_cast<int>(all.size());
+}
+
+const std::vector<WorkloadInfo>& workloads() { return mutable_workloads(); }
+
+std::optional<std::string> unmet_requirement(const WorkloadInfo& w) {
+  for (const auto& need : w.needs) {
+    if (auto reason = need.unmet()) return reason;
+  }
+  return std::nullopt;
+}
+
+benchmark::internal::Benchmark* Registrar::add(const std::string& name,
+                                                std::function<void(benchmark::State&)> fn) {
+  const WorkloadInfo* workload = &workload_;
+  auto* b = benchmark::RegisterBenchmark(name.c_str(), [workload, fn](benchmark::State& state) {
+    if (auto reason = unmet_requirement(*workload)) {
+      skip(state, *reason);
+      return;
+    }
+    fn(state);
+  });
+  b->UseManualTime()->Unit(benchmark::kMicrosecond);
+  b->MinTime(profile_ == Profile::quick ? 0.05 : 0.5);
+  if (g_registered_names) g_registered_names->push_back(name);
+  return b;
+}
+
+std::vector<std::string> register_all_benchmarks(Profile profile) {
+  std::vector<std::string> names;
+  g_registered_names = &names;
+  for (const auto& w : workloads()) {
+    Registrar r(w, profile);
+    w.register_benchmarks(r);
+  }
+  g_registered_names = nullptr;
+  return names;
+}
+
+void skip(benchmark::State& state, const std::string& reason) {
+#ifdef RMAPBENCH_HAVE_SKIP_WITH_MESSAGE
+  state.SkipWithMessage((kSkipPrefix + reason).c_str());
+#else
+  state.SkipWithError((kSkipPrefix + reason).c_str());
+#endif
+}
+
+void fail(benchmark::State& state, const std::string& message) {
+  state.SkipWithError((kErrorPrefix + message).c_str());
+}
+
+}  // namespace rmapbench

@@ -1,0 +1,87 @@
+// The registration surface of a workload: one WorkloadInfo per file.
+//
+//   static void register_fork_storm(rmapbench::Registrar& r) {
+//     for (int vmas : r.sweep({1, 64, 1000}, {1, 16, 256, 1000, 4096, 16384}))
+//       r.add(fmt::format("fork_storm/fork_exit_wait/vmas:{}", vmas),
+//             [vmas](benchmark::State& s) { ... });
+//   }
+//   RMAPBENCH_WORKLOAD(fork_storm, {.name = "fork_storm", ..., .register_benchmarks = register_fork_storm});
+//
+// Requirements are checked once per benchmark at run time: an unmet one turns
+// into a skip carrying its reason, so `rmapbench list` and the results agree.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rmapbench {
+
+enum class Profile { quick, full };
+const char* profile_name(Profile p);
+std::optional<Profile> parse_profile(const std::string& s);
+
+// Something a workload needs from the host. `unmet` returns the reason the
+// host cannot satisfy it ("needs >= 2 NUMA nodes"), or nullopt when it can.
+struct Requirement {
+  std::string what;
+  std::function<std::optional<std::string>()> unmet;
+};
+
+class Registrar;
+
+struct WorkloadInfo {
+  std::string name;         // prefix of every benchmark it registers
+  std::string kernel_path;  // the kernel functions / rmap path exercised
+  std::string description;  // one paragraph: layout, timed operation, oracle
+  std::string parameters;   // the sweep, e.g. "vmas: faulted anon VMAs 1..16384"
+  std::vector<Requirement> needs;
+  std::function<void(Registrar&)> register_benchmarks;
+};
+
+// Handed to a workload's register function; wraps Google Benchmark's
+// registration so every benchmark gets the requirement check, the profile's
+// timing policy and an entry in the suite's own name list.
+class Registrar {
+ public:
+  Registrar(const WorkloadInfo& workload, Profile profile) : workload_(workload), profile_(profile) {}
+  Profile profile() const { return profile_; }
+  // The quick or the full list, by profile.
+  std::vector<long> sweep(std::vector<long> quick, std::vector<long> full) const {
+    return profile_ == Profile::quick ? quick : full;
+  }
+  // Registers a manual-time benchmark (the workload times only the kernel
+  // operation and calls SetIterationTime).
+  benchmark::internal::Benchmark* add(const std::string& name, std::function<void(benchmark::State&)> fn);
+
+ private:
+  const WorkloadInfo& workload_;
+  Profile profile_;
+};
+
+int register_workload(WorkloadInfo info);
+const std::vector<WorkloadInfo>& workloads();
+
+// Registers the benchmarks of every workload with Google Benchmark. Returns
+// the full names registered, in order (used to validate --filter).
+std::vector<std::string> register_all_benchmarks(Profile profile);
+
+// Why a workload cannot run on this host, or nullopt if it can.
+std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
+
+// Google Benchmark 1.7 (Debian 12) has only SkipWithError; results carry the
+// prefix so readers can tell a skip (host lacks a feature) from a failure.
+inline constexpr const char* kSkipPrefix = "skipped: ";
+inline constexpr const char* kErrorPrefix = "error: ";
+void skip(benchmark::State& state, const std::string& reason);
+void fail(benchmark::State& state, const std::string& message);
+
+}  // namespace rmapbench
+
+#define RMAPBENCH_CONCAT_INNER(a, b) a##b
+#define RMAPBENCH_CONCAT(a, b) RMAPBENCH_CONCAT_INNER(a, b)
+#define RMAPBENCH_WORKLOAD(ident, ...) \
+  [[maybe_unused]] static const int RMAPBENCH_CONCAT(rmapbench_workload_, ident) = ::rmapbench::register_workload(__VA_ARGS__)
