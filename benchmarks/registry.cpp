@@ -10,6 +10,7 @@ std::vector<WorkloadInfo>& mutable_workloads() {
   return all;
 }
 std::vector<std::string>* g_registered_names = nullptr;
+const std::map<std::string, std::vector<long>>* g_overrides = nullptr;
 }  // namespace
 
 const char* profile_name(Profile p) { return p == Profile::quick ? "quick" : "full"; }
@@ -52,13 +53,24 @@ benchmark::internal::Benchmark* Registrar::add(const std::string& name,
   return b;
 }
 
-std::vector<std::string> register_all_benchmarks(Profile profile) {
+std::vector<long> Registrar::sweep(const std::string& param, std::vector<long> quick, std::vector<long> full) const {
+  if (g_overrides) {
+    auto it = g_overrides->find(param);
+    if (it != g_overrides->end()) return it->second;
+  }
+  return profile_ == Profile::quick ? quick : full;
+}
+
+std::vector<std::string> register_all_benchmarks(Profile profile,
+                                                 const std::map<std::string, std::vector<long>>& overrides) {
   std::vector<std::string> names;
   g_registered_names = &names;
+  g_overrides = &overrides;
   for (const auto& w : workloads()) {
     Registrar r(w, profile);
     w.register_benchmarks(r);
   }
+  g_overrides = nullptr;
   g_registered_names = nullptr;
   return names;
 }

@@ -1,7 +1,7 @@
 // The registration surface of a workload: one WorkloadInfo per file.
 //
 //   static void register_fork_storm(rmapbench::Registrar& r) {
-//     for (int vmas : r.sweep({1, 64, 1000}, {1, 16, 256, 1000, 4096, 16384}))
+//     for (int vmas : r.sweep("vmas", {1, 64, 1000}, {1, 16, 256, 1000, 4096, 16384}))
 //       r.add(fmt::format("fork_storm/fork_exit_wait/vmas:{}", vmas),
 //             [vmas](benchmark::State& s) { ... });
 //   }
@@ -14,6 +14,7 @@
 #include <benchmark/benchmark.h>
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,10 +50,9 @@ class Registrar {
  public:
   Registrar(const WorkloadInfo& workload, Profile profile) : workload_(workload), profile_(profile) {}
   Profile profile() const { return profile_; }
-  // The quick or the full list, by profile.
-  std::vector<long> sweep(std::vector<long> quick, std::vector<long> full) const {
-    return profile_ == Profile::quick ? quick : full;
-  }
+  // The values of sweep parameter `param` ("vmas", "sharers"): the quick or
+  // the full list by profile, unless the user gave `run --sweep param=LIST`.
+  std::vector<long> sweep(const std::string& param, std::vector<long> quick, std::vector<long> full) const;
   // Registers a manual-time benchmark (the workload times only the kernel
   // operation and calls SetIterationTime).
   benchmark::internal::Benchmark* add(const std::string& name, std::function<void(benchmark::State&)> fn);
@@ -67,7 +67,9 @@ const std::vector<WorkloadInfo>& workloads();
 
 // Registers the benchmarks of every workload with Google Benchmark. Returns
 // the full names registered, in order (used to validate --filter).
-std::vector<std::string> register_all_benchmarks(Profile profile);
+// `overrides` maps a sweep parameter to the values the user asked for.
+std::vector<std::string> register_all_benchmarks(Profile profile,
+                                                 const std::map<std::string, std::vector<long>>& overrides = {});
 
 // Why a workload cannot run on this host, or nullopt if it can.
 std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
