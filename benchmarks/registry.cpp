@@ -88,3 +88,15 @@ void fail(benchmark::State& state, const std::string& message) {
 }
 
 }  // namespace rmapbench
+
+namespace rmapbench {
+void set_notes(benchmark::State& state, const std::vector<std::string>& notes) {
+  std::string label;
+  for (const auto& n : notes) {
+    if (n.empty()) continue;
+    if (!label.empty()) label += "; ";
+    label += n;
+  }
+  if (!label.empty()) state.SetLabel(label);
+}
+}  // namespace rmapbench

@@ -87,3 +87,9 @@ void fail(benchmark::State& state, const std::string& message);
 #define RMAPBENCH_CONCAT(a, b) RMAPBENCH_CONCAT_INNER(a, b)
 #define RMAPBENCH_WORKLOAD(ident, ...) \
   [[maybe_unused]] static const int RMAPBENCH_CONCAT(rmapbench_workload_, ident) = ::rmapbench::register_workload(__VA_ARGS__)
+
+namespace rmapbench {
+// Notes a benchmark attaches to its result (as its label): why a counter is
+// absent, how an operation was triggered. Empty notes are dropped.
+void set_notes(benchmark::State& state, const std::vector<std::string>& notes);
+}  // namespace rmapbench

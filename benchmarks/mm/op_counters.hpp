@@ -1,0 +1,33 @@
+// Per-operation counters reported by every workload: page faults, context
+// switches, CPU migrations (perf software events, children included) and
+// system time. They are gathered in a separate counting pass, never inside
+// the timed loop: inherited perf events make every fork copy them, which
+// would inflate the very latency being measured.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "benchmarks/mm/status.hpp"
+
+namespace rmapbench::mm {
+
+struct OpCounts {
+  double page_faults = -1;        // -1: unavailable
+  double context_switches = -1;
+  double cpu_migrations = -1;
+  double sys_us = 0;              // rusage, self + reaped children
+};
+
+// Runs `op` `ops` times with the counters on and returns per-operation
+// figures plus, in `unavailable`, why any perf counter could not be used.
+Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::vector<std::string>* unavailable);
+
+// Reports the figures as counters; absent ones are left out (their reasons
+// are in `unavailable`, which the workload passes to set_notes()).
+void report_op_counts(benchmark::State& state, const OpCounts& counts);
+
+}  // namespace rmapbench::mm

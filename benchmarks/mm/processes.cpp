@@ -1,0 +1,373 @@
+#include "benchmarks/mm/processes.hpp"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+
+namespace rmapbench::mm {
+
+int64_t monotonic_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+namespace {
+
+// A child must not outlive the run: it dies when its parent dies, and if the
+// parent is already gone by the time we get here, it leaves at once.
+void die_with_parent(pid_t parent) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(111);
+}
+
+bool write_all(int fd, const void* buf, size_t len) {
+  const char* p = static_cast<const char*>(buf);
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Returns bytes read; short only at EOF.
+size_t read_all(int fd, void* buf, size_t len) {
+  char* p = static_cast<char*>(buf);
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, p + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  return got;
+}
+
+void close_fd(int& fd) {
+  if (fd >= 0) close(fd);
+  fd = -1;
+}
+
+Status reap(pid_t pid, const std::string& who) {
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return Status::from_errno("waitpid " + who);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
+  return Status::error(fmt::format("{} (pid {}) {}", who, pid, describe_wait_status(status)));
+}
+
+}  // namespace
+
+std::string describe_wait_status(int status) {
+  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    int sig = WTERMSIG(status);
+    return fmt::format("was killed by signal {} ({}){}", sig, strsignal(sig),
+                       sig == SIGKILL ? " - the OOM killer, a timeout or an operator" : "");
+  }
+  return "ended abnormally";
+}
+
+Status fork_failure(int err, const std::string& what) {
+  std::string hint;
+  if (err == EAGAIN) {
+    rlimit rl{};
+    getrlimit(RLIMIT_NPROC, &rl);
+    std::string limit = rl.rlim_cur == RLIM_INFINITY ? "unlimited" : std::to_string(rl.rlim_cur);
+    hint = fmt::format(" (process limit reached: RLIMIT_NPROC={}, see also kernel.threads-max and pids cgroup; "
+                       "raise 'ulimit -u' or sweep fewer processes)", limit);
+  } else if (err == ENOMEM) {
+    hint = " (out of memory: the layout is too large for MemAvailable or vm.max_map_count)";
+  }
+  return Status::error(fmt::format("{}: fork failed: {}{}", what, std::strerror(err), hint), err);
+}
+
+// ---------------------------------------------------------------- ForkTimer
+
+Result<ForkTimer> ForkTimer::create() {
+  void* page = mmap(nullptr, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) return Status::from_errno("mmap shared stamp page");
+  return ForkTimer(static_cast<volatile int64_t*>(page));
+}
+
+ForkTimer::ForkTimer(ForkTimer&& o) noexcept : child_exit_stamp_(o.child_exit_stamp_) { o.child_exit_stamp_ = nullptr; }
+
+ForkTimer::~ForkTimer() {
+  if (child_exit_stamp_) munmap(const_cast<int64_t*>(child_exit_stamp_), sizeof(int64_t));
+}
+
+Result<ForkTimes> ForkTimer::fork_exit_wait() {
+  const int64_t start = monotonic_ns();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    *child_exit_stamp_ = monotonic_ns();
+    _exit(0);
+  }
+  const int64_t forked = monotonic_ns();
+  if (pid < 0) return fork_failure(errno, "fork storm");
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const int64_t reaped = monotonic_ns();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return Status::error(fmt::format("forked child {} {}", pid, describe_wait_status(status)));
+  ForkTimes t;
+  t.fork_ns = forked - start;
+  t.exit_ns = reaped - *child_exit_stamp_;
+  t.total_ns = reaped - start;
+  return t;
+}
+
+// --------------------------------------------------------------- ChildGroup
+
+Result<ChildGroup> ChildGroup::spawn(long count, Body body, Body check) {
+  ChildGroup group;
+  int release_pipe[2], report_pipe[2], ready_pipe[2];
+  if (pipe2(release_pipe, O_CLOEXEC) != 0) return Status::from_errno("pipe");
+  if (pipe2(report_pipe, O_CLOEXEC) != 0) {
+    close(release_pipe[0]);
+    close(release_pipe[1]);
+    return Status::from_errno("pipe");
+  }
+  if (pipe2(ready_pipe, O_CLOEXEC) != 0) {
+    for (int fd : {release_pipe[0], release_pipe[1], report_pipe[0], report_pipe[1]}) close(fd);
+    return Status::from_errno("pipe");
+  }
+  group.release_fd_ = release_pipe[1];
+  group.report_fd_ = report_pipe[0];
+  const pid_t parent = getpid();
+  group.pids_.reserve(static_cast<size_t>(count));
+  Status failure;
+  for (long i = 0; i < count; ++i) {
+    pid_t pid = fork();
+    if (pid < 0) {
+      failure = fork_failure(errno, fmt::format("spawning sharer {} of {}", i + 1, count));
+      break;
+    }
+    if (pid == 0) {
+      die_with_parent(parent);
+      close(release_pipe[1]);
+      close(report_pipe[0]);
+      close(ready_pipe[0]);
+      auto say = [&](const Status& s) {
+        std::string msg = fmt::format("sharer {} (pid {}): {}\n", i, getpid(), s.message());
+        if (msg.size() > 500) msg.resize(500);  // one atomic pipe write
+        write_all(report_pipe[1], msg.data(), msg.size());
+      };
+      Status s = body ? body(i) : Status::ok();
+      char ready = s.failed() ? 'F' : 'R';
+      if (s.failed()) say(s);
+      write_all(ready_pipe[1], &ready, 1);
+      if (s.failed()) _exit(1);
+      char c;
+      while (read(release_pipe[0], &c, 1) < 0 && errno == EINTR) {
+      }
+      s = check ? check(i) : Status::ok();
+      if (s.failed()) {
+        say(s);
+        _exit(1);
+      }
+      _exit(0);
+    }
+    group.pids_.push_back(pid);
+  }
+  close(release_pipe[0]);
+  close(report_pipe[1]);
+  close(ready_pipe[1]);
+  // Wait until each spawned child finished its body.
+  size_t ready = 0, failed = 0;
+  char c;
+  while (ready + failed < group.pids_.size() && read_all(ready_pipe[0], &c, 1) == 1) (c == 'R' ? ready : failed)++;
+  close(ready_pipe[0]);
+  if (failure.failed()) return failure;
+  if (failed > 0 || ready < group.pids_.size()) {
+    char buf[512] = {};
+    ssize_t n = read(group.report_fd_, buf, sizeof buf - 1);
+    return Status::error(n > 0 ? std::string(buf, static_cast<size_t>(n))
+                               : fmt::format("{} sharers failed to set up", group.pids_.size() - ready));
+  }
+  return group;
+}
+
+ChildGroup::ChildGroup(ChildGroup&& o) noexcept
+    : pids_(std::move(o.pids_)), release_fd_(o.release_fd_), report_fd_(o.report_fd_) {
+  o.pids_.clear();
+  o.release_fd_ = o.report_fd_ = -1;
+}
+
+ChildGroup::~ChildGroup() {
+  kill_all();
+  close_fd(release_fd_);
+  close_fd(report_fd_);
+}
+
+void ChildGroup::kill_all() {
+  for (pid_t pid : pids_) kill(pid, SIGKILL);
+  for (pid_t pid : pids_)
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  pids_.clear();
+}
+
+Status ChildGroup::release() {
+  close_fd(release_fd_);  // EOF wakes every child
+  Status first;
+  for (pid_t pid : pids_) {
+    Status s = reap(pid, "sharer");
+    if (s.failed() && !first.failed()) first = s;
+  }
+  pids_.clear();
+  if (first.failed()) {
+    std::string messages;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(report_fd_, buf, sizeof buf)) > 0) messages.append(buf, static_cast<size_t>(n));
+    if (!messages.empty()) {
+      if (messages.back() == '\n') messages.pop_back();
+      return Status::error(messages);
+    }
+  }
+  return first;
+}
+
+// -------------------------------------------------------------------- Agent
+
+AgentReply reply_ok(std::initializer_list<double> values) {
+  AgentReply r;
+  size_t i = 0;
+  for (double v : values)
+    if (i < std::size(r.values)) r.values[i++] = v;
+  return r;
+}
+
+AgentReply reply_error(const std::string& message) {
+  AgentReply r;
+  r.failed = 1;
+  std::snprintf(r.message, sizeof r.message, "%s", message.c_str());
+  return r;
+}
+
+Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
+  if (depth < 1) return Status::error("agent depth must be >= 1");
+  int request_pipe[2], reply_pipe[2];
+  if (pipe2(request_pipe, O_CLOEXEC) != 0) return Status::from_errno("pipe");
+  if (pipe2(reply_pipe, O_CLOEXEC) != 0) {
+    close(request_pipe[0]);
+    close(request_pipe[1]);
+    return Status::from_errno("pipe");
+  }
+  const pid_t top = fork();
+  if (top < 0) {
+    for (int fd : {request_pipe[0], request_pipe[1], reply_pipe[0], reply_pipe[1]}) close(fd);
+    return fork_failure(errno, "spawning agent");
+  }
+  if (top == 0) {
+    close(request_pipe[1]);
+    close(reply_pipe[0]);
+    pid_t parent = getppid();
+    die_with_parent(parent);
+    // Descend: every level keeps its copy of the mappings and waits for the
+    // level below, so the chain is the fork-of-fork hierarchy.
+    for (int level = 1; level < depth; ++level) {
+      parent = getpid();
+      pid_t next = fork();
+      if (next < 0) {
+        AgentReply r = reply_error(fork_failure(errno, fmt::format("agent chain level {} of {}", level + 1, depth)).message());
+        write_all(reply_pipe[1], &r, sizeof r);
+        _exit(1);
+      }
+      if (next > 0) {
+        close(request_pipe[0]);
+        close(reply_pipe[1]);
+        int status = 0;
+        while (waitpid(next, &status, 0) < 0 && errno == EINTR) {
+        }
+        _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+      }
+      die_with_parent(parent);
+    }
+    Status s = setup ? setup() : Status::ok();
+    AgentReply ready = s.failed() ? reply_error(s.message()) : reply_ok();
+    write_all(reply_pipe[1], &ready, sizeof ready);
+    if (s.failed()) _exit(1);
+    AgentRequest req;
+    while (read_all(request_pipe[0], &req, sizeof req) == sizeof req) {
+      AgentReply r = handler(req);
+      if (!write_all(reply_pipe[1], &r, sizeof r)) break;
+    }
+    _exit(0);
+  }
+  close(request_pipe[0]);
+  close(reply_pipe[1]);
+  Agent agent;
+  agent.pid_ = top;
+  agent.request_fd_ = request_pipe[1];
+  agent.reply_fd_ = reply_pipe[0];
+  AgentReply ready;
+  if (read_all(agent.reply_fd_, &ready, sizeof ready) != sizeof ready)
+    return Status::error(fmt::format("agent at depth {} died during setup", depth));
+  if (ready.failed) return Status::error(ready.message);
+  return agent;
+}
+
+Agent::Agent(Agent&& o) noexcept : pid_(o.pid_), request_fd_(o.request_fd_), reply_fd_(o.reply_fd_) {
+  o.pid_ = -1;
+  o.request_fd_ = o.reply_fd_ = -1;
+}
+
+Agent::~Agent() {
+  close_fd(request_fd_);  // EOF ends the leaf's loop; the chain unwinds
+  close_fd(reply_fd_);
+  if (pid_ > 0) {
+    int status;
+    // A chain normally unwinds at once; a stuck one is killed (PDEATHSIG
+    // takes the levels below with it).
+    for (int i = 0; i < 2000; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      usleep(1000);
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
+}
+
+Result<AgentReply> Agent::call(const AgentRequest& request) {
+  if (!write_all(request_fd_, &request, sizeof request)) return Status::from_errno("agent request");
+  AgentReply r;
+  if (read_all(reply_fd_, &r, sizeof r) != sizeof r) {
+    int status = 0;
+    const pid_t pid = pid_;
+    std::string how = "closed its pipe";
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      how = describe_wait_status(status);
+      pid_ = -1;
+    }
+    return Status::error(fmt::format("agent (pid {}) died: {}", pid, how));
+  }
+  if (r.failed) return Status::error(r.message);
+  return r;
+}
+
+bool test_corruption_requested(const std::string& workload) {
+  const char* v = std::getenv("RMAPBENCH_TEST_CORRUPT");
+  return v && workload == v;
+}
+
+}  // namespace rmapbench::mm

@@ -1,0 +1,115 @@
+// Processes a workload forks: the timed fork primitive, groups of children
+// that hold mappings (sharers), and agents (a descendant, possibly several
+// forks deep, that performs operations on request and reports figures).
+// Every child dies with its parent (PR_SET_PDEATHSIG) and is reaped by the
+// destructor of whatever owns it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "benchmarks/mm/status.hpp"
+
+namespace rmapbench::mm {
+
+int64_t monotonic_ns();
+
+// One fork + child _exit(0) + waitpid, split into its phases (ns).
+struct ForkTimes {
+  int64_t fork_ns = 0;       // fork() in the parent: dup_mmap, anon_vma_fork
+  int64_t exit_ns = 0;       // from the child's last instruction to waitpid's return: exit_mmap + reap
+  int64_t total_ns = 0;      // fork() call to waitpid() return
+};
+
+// The child does nothing but record when it exits, so the figure is the
+// kernel's fork/exit work plus one wakeup, as in a bare C loop.
+class ForkTimer {
+ public:
+  static Result<ForkTimer> create();  // maps the shared page the child stamps
+  ForkTimer(ForkTimer&&) noexcept;
+  ForkTimer& operator=(ForkTimer&&) = delete;
+  ~ForkTimer();
+  Result<ForkTimes> fork_exit_wait();
+
+ private:
+  explicit ForkTimer(volatile int64_t* stamp) : child_exit_stamp_(stamp) {}
+  volatile int64_t* child_exit_stamp_ = nullptr;
+};
+
+// Describes a failed fork precisely: EAGAIN names RLIMIT_NPROC and the
+// threads-max limits, ENOMEM the memory situation.
+Status fork_failure(int err, const std::string& what);
+
+// Describes how a child ended when it did not exit 0.
+std::string describe_wait_status(int status);
+
+// N children that hold the parent's mappings while something is measured.
+// Each runs `body` right after fork (e.g. unmap all but its share), then
+// blocks until release(); then it runs `check` (e.g. verify its data) and
+// exits 0, or 1 with the message sent back to the parent.
+class ChildGroup {
+ public:
+  using Body = std::function<Status(long index)>;
+  // Returns once every child has finished `body` (or failed it).
+  static Result<ChildGroup> spawn(long count, Body body, Body check = {});
+  ChildGroup(ChildGroup&&) noexcept;
+  ChildGroup& operator=(ChildGroup&&) = delete;
+  ~ChildGroup();  // kills and reaps whatever is left
+  long size() const { return static_cast<long>(pids_.size()); }
+  const std::vector<pid_t>& pids() const { return pids_; }
+  // Lets the children run `check` and exit; the first failure is returned.
+  Status release();
+
+ private:
+  ChildGroup() = default;
+  void kill_all();
+  std::vector<pid_t> pids_;
+  int release_fd_ = -1;  // write end; children block reading the other end
+  int report_fd_ = -1;   // read end of the children's messages
+};
+
+struct AgentRequest {
+  int op = 0;
+  long arg = 0;
+};
+struct AgentReply {
+  int failed = 0;  // non-zero: message says why
+  double values[8] = {};
+  char message[384] = {};
+};
+
+// A process `depth` forks below us (1 = our child, D = a chain of D forks;
+// every process in the chain keeps its copy of our mappings, the
+// fork-of-fork anon_vma hierarchy). In the deepest one `setup` runs once,
+// then `handler` serves each request.
+class Agent {
+ public:
+  using Setup = std::function<Status()>;
+  using Handler = std::function<AgentReply(const AgentRequest&)>;
+  static Result<Agent> spawn(int depth, Setup setup, Handler handler);
+  Agent(Agent&&) noexcept;
+  Agent& operator=(Agent&&) = delete;
+  ~Agent();  // stops the chain and reaps it
+  Result<AgentReply> call(const AgentRequest& request);
+  pid_t pid() const { return pid_; }  // our direct child (top of the chain)
+
+ private:
+  Agent() = default;
+  pid_t pid_ = -1;
+  int request_fd_ = -1;
+  int reply_fd_ = -1;
+};
+
+AgentReply reply_ok(std::initializer_list<double> values = {});
+AgentReply reply_error(const std::string& message);
+
+// Test hook for oracles: when RMAPBENCH_TEST_CORRUPT names a workload, that
+// workload corrupts one byte in one sharer so its oracle must report it.
+bool test_corruption_requested(const std::string& workload);
+
+}  // namespace rmapbench::mm
