@@ -100,9 +100,11 @@ void AnonLayout::release() {
 char* AnonLayout::vma_start(long i) const { return base_ + stride_ * static_cast<size_t>(i); }
 size_t AnonLayout::vma_bytes() const { return static_cast<size_t>(pages_per_vma_) * page_size(); }
 
-Status AnonLayout::verify() const {
+Status AnonLayout::verify() const { return verify_range(0, vmas_); }
+
+Status AnonLayout::verify_range(long first, long last) const {
   const size_t ps = page_size();
-  for (long i = 0; i < vmas_; ++i) {
+  for (long i = first; i < last; ++i) {
     for (long pg = 0; pg < pages_per_vma_; ++pg) {
       const char* page = vma_start(i) + static_cast<size_t>(pg) * ps;
       for (size_t off = 0; off < ps; ++off) {

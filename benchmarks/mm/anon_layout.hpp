@@ -33,6 +33,8 @@ class AnonLayout {
   // Every byte of every page still holds its pattern (seed given at create()
   // or by the last rewrite()).
   Status verify() const;
+  // The same for VMAs [first, last) only (the others may be unmapped).
+  Status verify_range(long first, long last) const;
   // Writes a new pattern with `seed` into every page (a COW fault per page
   // when shared with a child).
   void rewrite(uint32_t seed);

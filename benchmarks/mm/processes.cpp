@@ -14,7 +14,20 @@
 #include <cstring>
 #include <fstream>
 
+#include "benchmarks/metrics.hpp"
+
 namespace rmapbench::mm {
+
+RMAPBENCH_METRIC(kForkUs, {"fork_us", "us", Better::lower, MetricKind::statistical,
+                           "fork() alone in the parent (dup_mmap, anon_vma_fork)"});
+RMAPBENCH_METRIC(kExitUs, {"exit_us", "us", Better::lower, MetricKind::statistical,
+                           "child exit until reaped (exit_mmap, unlink_anon_vmas)"});
+
+void report_fork_phases(benchmark::State& state, double fork_ns_sum, double exit_ns_sum) {
+  const auto per_iteration = benchmark::Counter::kAvgIterations;
+  report_metric(state, kForkUs, fork_ns_sum / 1e3, per_iteration);
+  report_metric(state, kExitUs, exit_ns_sum / 1e3, per_iteration);
+}
 
 int64_t monotonic_ns() {
   timespec ts;
@@ -349,7 +362,16 @@ Agent::~Agent() {
 }
 
 Result<AgentReply> Agent::call(const AgentRequest& request) {
+  if (Status s = send(request); s.failed()) return s;
+  return receive();
+}
+
+Status Agent::send(const AgentRequest& request) {
   if (!write_all(request_fd_, &request, sizeof request)) return Status::from_errno("agent request");
+  return Status::ok();
+}
+
+Result<AgentReply> Agent::receive() {
   AgentReply r;
   if (read_all(reply_fd_, &r, sizeof r) != sizeof r) {
     int status = 0;

@@ -5,6 +5,7 @@
 // destructor of whatever owns it.
 #pragma once
 
+#include <benchmark/benchmark.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -40,6 +41,10 @@ class ForkTimer {
   explicit ForkTimer(volatile int64_t* stamp) : child_exit_stamp_(stamp) {}
   volatile int64_t* child_exit_stamp_ = nullptr;
 };
+
+// Reports the fork and exit phases summed over the iterations as per-iteration
+// counters fork_us and exit_us.
+void report_fork_phases(benchmark::State& state, double fork_ns_sum, double exit_ns_sum);
 
 // Describes a failed fork precisely: EAGAIN names RLIMIT_NPROC and the
 // threads-max limits, ENOMEM the memory situation.
@@ -96,6 +101,9 @@ class Agent {
   Agent& operator=(Agent&&) = delete;
   ~Agent();  // stops the chain and reaps it
   Result<AgentReply> call(const AgentRequest& request);
+  // call() in two halves, so several agents can work at the same time.
+  Status send(const AgentRequest& request);
+  Result<AgentReply> receive();
   pid_t pid() const { return pid_; }  // our direct child (top of the chain)
 
  private:

@@ -13,11 +13,6 @@
 namespace rmapbench {
 namespace {
 
-RMAPBENCH_METRIC(kForkUs, {"fork_us", "us", Better::lower, MetricKind::statistical,
-                           "fork() alone in the parent (dup_mmap, anon_vma_fork)"});
-RMAPBENCH_METRIC(kExitUs, {"exit_us", "us", Better::lower, MetricKind::statistical,
-                           "child exit until reaped (exit_mmap, unlink_anon_vmas)"});
-
 enum class Phase { fork_exit_wait, fork_only, exit_only };
 
 int64_t phase_ns(const mm::ForkTimes& t, Phase phase) {
@@ -50,9 +45,7 @@ void run(benchmark::State& state, long vmas, Phase phase) {
     state.SetIterationTime(static_cast<double>(phase_ns(*t, phase)) / 1e9);
   }
   if (state.error_occurred()) return;
-  const auto per_iteration = benchmark::Counter::kAvgIterations;
-  report_metric(state, kForkUs, static_cast<double>(fork_ns) / 1e3, per_iteration);
-  report_metric(state, kExitUs, static_cast<double>(exit_ns) / 1e3, per_iteration);
+  mm::report_fork_phases(state, static_cast<double>(fork_ns), static_cast<double>(exit_ns));
 
   std::vector<std::string> notes;
   auto counts = mm::count_per_op(std::min<long>(state.iterations(), 20), [&] { return timer->fork_exit_wait().status(); },

@@ -1,0 +1,166 @@
+// COW after fork: write faults on anonymous pages shared by S+1 processes.
+// The writer (the parent, or one of the children) takes a fault per page,
+// copies it (wp_page_copy) and leaves the other sharers' mappings alone.
+#include <fmt/core.h>
+
+#include <memory>
+
+#include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/op_counters.hpp"
+#include "benchmarks/mm/processes.hpp"
+#include "benchmarks/registry.hpp"
+
+namespace rmapbench {
+namespace {
+
+constexpr long kPages = 256;  // 1 MiB with 4 KiB pages
+constexpr uint8_t kMarker = 0xA5;
+
+// The timed operation: one write per page, each a COW fault. Returns ns.
+int64_t write_pages(mm::AnonLayout& layout) {
+  const size_t ps = mm::page_size();
+  char* base = layout.vma_start(0);
+  const int64_t start = mm::monotonic_ns();
+  for (long p = 0; p < kPages; ++p) base[static_cast<size_t>(p) * ps] = static_cast<char>(kMarker);
+  return mm::monotonic_ns() - start;
+}
+
+// The same with the per-operation counters on (they are opened after the
+// sharers were forked, so no fork copies them and the timing is unaffected).
+struct CountedWrite {
+  int64_t ns = 0;
+  mm::OpCounts counts;
+  std::vector<std::string> absent;
+};
+Result<CountedWrite> write_every_page(mm::AnonLayout& layout) {
+  CountedWrite w;
+  auto c = mm::count_per_op(1, [&] {
+    w.ns = write_pages(layout);
+    return Status::ok();
+  }, &w.absent);
+  if (!c) return c.status();
+  w.counts = *c;
+  return w;
+}
+
+// The writer sees its marker at byte 0 and the copied original everywhere
+// else (COW copied the page right); a sharer sees only the original.
+Status check_view(const mm::AnonLayout& layout, bool writer, const char* who) {
+  const size_t ps = mm::page_size();
+  const char* base = layout.vma_start(0);
+  for (long p = 0; p < kPages; ++p) {
+    const char* page = base + static_cast<size_t>(p) * ps;
+    for (size_t off = 0; off < ps; ++off) {
+      const uint8_t expect = (writer && off == 0) ? kMarker : mm::pattern_byte(layout.seed(), 0, p, off);
+      if (static_cast<uint8_t>(page[off]) != expect)
+        return Status::error(fmt::format("{}: page {} byte {} is 0x{:02x}, expected 0x{:02x} ({})", who, p, off,
+                                         static_cast<uint8_t>(page[off]), expect,
+                                         writer ? "COW copy wrong" : "another process's write leaked in"));
+    }
+  }
+  return Status::ok();
+}
+
+enum class Writer { parent, child };
+
+void run(benchmark::State& state, long sharers, Writer writer) {
+  const bool corrupt = mm::test_corruption_requested("cow_after_fork");
+  mm::OpCounts sum{0, 0, 0, 0};
+  std::vector<std::string> absent;
+  for (auto _ : state) {
+    auto layout = mm::AnonLayout::create(1, kPages, static_cast<uint32_t>(state.iterations() + 3));
+    if (!layout) {
+      fail(state, layout.status().message());
+      break;
+    }
+    // Children that only share; with a child writer one of the S is the agent.
+    const long holders = writer == Writer::parent ? sharers : sharers - 1;
+    auto group = mm::ChildGroup::spawn(holders, {}, [&layout, corrupt](long i) -> Status {
+      if (corrupt && i == 0) layout->corrupt_one_byte_for_test(0, 3);
+      return check_view(*layout, false, "sharer");
+    });
+    if (!group) {
+      fail(state, group.status().message());
+      break;
+    }
+    Result<CountedWrite> written = Status::error("not written");
+    if (writer == Writer::parent) {
+      written = write_every_page(*layout);
+      if (written) {
+        if (Status s = check_view(*layout, true, "parent (writer)"); s.failed()) written = s;
+      }
+    } else {
+      mm::AnonLayout* shared = &*layout;
+      auto agent = mm::Agent::spawn(1, {}, [shared](const mm::AgentRequest&) {
+        auto w = write_every_page(*shared);
+        if (!w) return mm::reply_error(w.status().message());
+        if (Status s = check_view(*shared, true, "child (writer)"); s.failed()) return mm::reply_error(s.message());
+        mm::AgentReply r = mm::reply_ok({double(w->ns), w->counts.page_faults, w->counts.context_switches,
+                                         w->counts.cpu_migrations, w->counts.sys_us});
+        std::snprintf(r.message, sizeof r.message, "%s", w->absent.empty() ? "" : w->absent.front().c_str());
+        return r;
+      });
+      if (!agent) {
+        written = agent.status();
+      } else if (auto r = agent->call({1, 0}); !r) {
+        written = r.status();
+      } else {
+        CountedWrite w;
+        w.ns = static_cast<int64_t>(r->values[0]);
+        w.counts = {r->values[1], r->values[2], r->values[3], r->values[4]};
+        if (r->message[0]) w.absent.push_back(r->message);
+        written = w;
+        if (Status s = check_view(*layout, false, "parent"); s.failed()) written = s;
+      }
+    }
+    if (!written) {
+      fail(state, written.status().message());
+      break;
+    }
+    if (Status s = group->release(); s.failed()) {
+      fail(state, s.message());
+      break;
+    }
+    sum.page_faults += written->counts.page_faults;
+    sum.context_switches += written->counts.context_switches;
+    sum.cpu_migrations += written->counts.cpu_migrations;
+    sum.sys_us += written->counts.sys_us;
+    absent = written->absent;
+    state.SetIterationTime(static_cast<double>(written->ns) / 1e9 / kPages);
+  }
+  if (state.error_occurred()) return;
+  // Per page, like the timing.
+  const double per = static_cast<double>(state.iterations()) * kPages;
+  mm::OpCounts per_page{absent.empty() ? sum.page_faults / per : -1, absent.empty() ? sum.context_switches / per : -1,
+                        absent.empty() ? sum.cpu_migrations / per : -1, sum.sys_us / per};
+  mm::report_op_counts(state, per_page);
+  state.counters["sharers"] = static_cast<double>(sharers);
+  set_notes(state, absent);
+}
+
+void register_cow(Registrar& r) {
+  const int iterations = r.profile() == Profile::quick ? 10 : 40;
+  for (long sharers : r.sweep("sharers", {1, 8, 64}, {1, 2, 4, 8, 16, 32, 64})) {
+    r.add(fmt::format("cow_after_fork/parent_write/sharers:{}", sharers),
+          [sharers](benchmark::State& s) { run(s, sharers, Writer::parent); })
+        ->Iterations(iterations);
+    r.add(fmt::format("cow_after_fork/child_write/sharers:{}", sharers),
+          [sharers](benchmark::State& s) { run(s, sharers, Writer::child); })
+        ->Iterations(iterations);
+  }
+}
+
+}  // namespace
+
+RMAPBENCH_WORKLOAD(cow_after_fork,
+                   {.name = "cow_after_fork",
+                    .kernel_path = "do_wp_page -> wp_page_copy on anonymous folios mapped by S+1 processes",
+                    .description = "A parent faults 256 pages, forks S children that keep them; then the parent, or "
+                                   "one of the children, writes one byte per page. Timed: the write loop, reported "
+                                   "per page (one COW fault each). Oracle: the writer sees its byte plus the copied "
+                                   "original; every other sharer still sees only the original.",
+                    .parameters = "sharers: S children sharing the pages (quick 1,8,64; full 1..64)",
+                    .needs = {},
+                    .register_benchmarks = register_cow});
+
+}  // namespace rmapbench
