@@ -1,0 +1,89 @@
+// rmapbench compare BASE NEW: did NEW regress against BASE?
+#include <fmt/core.h>
+
+#include <string>
+#include <vector>
+
+#include "runners/cli/command.hpp"
+#include "runners/compare/output.hpp"
+#include "runners/results/results.hpp"
+
+namespace rmapbench::cli {
+
+namespace {
+
+std::string compare_help() {
+  return fmt::format(
+      "Usage: rmapbench compare BASE NEW [OPTIONS]\n"
+      "\n"
+      "Compare two results files (rmapbench run output, or any Google Benchmark\n"
+      "JSON) benchmark by benchmark and metric by metric, and say what got\n"
+      "slower or faster - only where the difference is statistically\n"
+      "significant AND larger than a practical threshold.\n"
+      "\n"
+      "For every metric (real_time and each counter; the direction, lower or\n"
+      "higher is better, and the kind, statistical or exact, come from the\n"
+      "file's rmapbench.metrics table): median and spread of each side, the\n"
+      "change in %, a 95% bootstrap confidence interval of the ratio of medians\n"
+      "and a two-sided Mann-Whitney U p-value, corrected for the number of\n"
+      "comparisons in the report. Verdicts: regression, improvement, no change,\n"
+      "noisy (too few repetitions or too much spread; the reason is given),\n"
+      "only in base, only in new, skipped, error (failed in NEW). Exact metrics\n"
+      "(kernel object counts) are compared exactly.\n"
+      "\n"
+      "Results from different arch, hosts (CPU model, CPU count, NUMA layout,\n"
+      "memory), emulated vs native, or different THP/KSM knob values are refused\n"
+      "with the list of differences, unless --force.\n"
+      "\n"
+      "Options:\n"
+      "{}{}"
+      "\n"
+      "Exit status:\n"
+      "  0  no regression flagged\n"
+      "  1  a regression was flagged, or a benchmark failed in NEW\n"
+      "  2  usage error, unreadable/corrupt/incompatible input, unwritable --out\n"
+      "\n"
+      "Example:\n"
+      "  rmapbench compare stock.json lazy.json --format email --threshold fork_us=5\n",
+      report::request_options_help(), compare::options_help());
+}
+
+int run_compare(const std::vector<std::string>& args) {
+  report::Request request;
+  std::vector<std::string> files;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (auto err = report::parse_request_option(args, i, request)) {
+      if (!err->empty()) return usage_error("compare", *err);
+      continue;
+    }
+    if (args[i].starts_with("-") && args[i] != "-") return usage_error("compare", "unknown option '" + args[i] + "'");
+    files.push_back(args[i]);
+  }
+  if (files.size() != 2)
+    return usage_error("compare", fmt::format("expected two results files (BASE NEW), got {}", files.size()));
+
+  std::vector<results::ResultsFile> loaded;
+  for (const auto& f : files) {
+    auto r = results::load_results(f);
+    if (!r) {
+      fmt::print(stderr, "rmapbench compare: {}\n", r.status().message());
+      return kExitUsage;
+    }
+    loaded.push_back(std::move(*r));
+  }
+  auto regressed = report::compare_and_emit(loaded[0], loaded[1], request);
+  if (!regressed) {
+    fmt::print(stderr, "rmapbench compare: {}\n", regressed.status().message());
+    return kExitUsage;
+  }
+  if (!request.out.empty())
+    fmt::print(stderr, "rmapbench compare: wrote {}{}\n", request.out, *regressed ? " (regression flagged)" : "");
+  return *regressed ? kExitFailure : kExitOk;
+}
+
+}  // namespace
+
+RMAPBENCH_COMMAND(compare, {"compare", "compare two results files and flag significant regressions", compare_help(),
+                            run_compare});
+
+}  // namespace rmapbench::cli

@@ -1,0 +1,482 @@
+#include "runners/compare/compare.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+
+#include "runners/compare/baseline.hpp"
+
+namespace rmapbench::compare {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+bool parse_number(const std::string& text, double& out) {
+  std::string s = text;
+  if (!s.empty() && s.back() == '%') s.pop_back();
+  try {
+    size_t used = 0;
+    out = std::stod(s, &used);
+    return used == s.size() && std::isfinite(out);
+  } catch (...) {
+    return false;
+  }
+}
+
+std::string pct(double fraction) { return fmt::format("{:.0f}%", fraction * 100); }
+
+// KSM/THP sysfs files that are statistics, not settings: they differ between
+// any two runs and say nothing about the knobs.
+bool knob_is_statistic(const std::string& key) {
+  static const std::set<std::string> stats = {
+      "full_scans",      "general_profit",     "ksm_zero_pages", "pages_scanned",    "pages_shared",
+      "pages_sharing",   "pages_skipped",      "pages_unshared", "pages_volatile",   "stable_node_chains",
+      "stable_node_dups", "pages_collapsed",   "zero_pages_sharing"};
+  auto dot = key.find_last_of("./");
+  std::string leaf = dot == std::string::npos ? key : key.substr(dot + 1);
+  return stats.count(leaf) || key.find("stats") != std::string::npos;
+}
+
+}  // namespace
+
+const char* correction_name(Correction c) {
+  return c == Correction::holm ? "Holm-Bonferroni" : "Benjamini-Hochberg";
+}
+
+double Options::threshold_for(const std::string& metric) const {
+  auto it = metric_threshold_pct.find(metric);
+  return it == metric_threshold_pct.end() ? threshold_pct : it->second;
+}
+
+const char* options_help() {
+  return "  --threshold P        practical threshold in percent (default 2): a change is\n"
+         "                       flagged only when significant AND larger than P\n"
+         "  --threshold NAME=P   threshold for one metric (repeatable), e.g. fork_us=5;\n"
+         "                       for exact metrics the default is 0 (any difference)\n"
+         "  --alpha A            significance level after correction (default 0.05)\n"
+         "  --correction bh|holm multiple-comparison correction over every test in the\n"
+         "                       report: Benjamini-Hochberg (default) or Holm-Bonferroni\n"
+         "  --min-repetitions N  fewer repetitions on either side: noisy (default 5)\n"
+         "  --max-cv P           robust CV above P percent on either side: noisy\n"
+         "                       unless the change is significant and larger (default 10)\n"
+         "  --force              compare even across arch, hosts, emulation or THP/KSM\n"
+         "                       settings; the report header lists what differed\n";
+}
+
+std::optional<std::string> parse_option(const std::vector<std::string>& args, size_t& i, Options& o) {
+  std::string arg = args[i], value;
+  auto eq = arg.find('=');
+  std::string name = arg.starts_with("--") && eq != std::string::npos ? arg.substr(0, eq) : arg;
+  static const std::set<std::string> with_value = {"--threshold", "--alpha", "--correction", "--min-repetitions",
+                                                   "--max-cv"};
+  if (name == "--force") {
+    o.force = true;
+    return std::string();
+  }
+  if (!with_value.count(name)) return std::nullopt;
+  if (name != arg) {
+    value = arg.substr(eq + 1);
+  } else if (i + 1 < args.size()) {
+    value = args[++i];
+  } else {
+    return name + " needs a value";
+  }
+  double v = 0;
+  if (name == "--threshold") {
+    if (auto e = value.find('='); e != std::string::npos) {
+      std::string metric = value.substr(0, e);
+      if (metric.empty() || !parse_number(value.substr(e + 1), v) || v < 0)
+        return "--threshold " + value + ": expected NAME=PERCENT, e.g. fork_us=5";
+      o.metric_threshold_pct[metric] = v;
+    } else {
+      if (!parse_number(value, v) || v < 0) return "--threshold " + value + ": expected a percentage >= 0, e.g. 2";
+      o.threshold_pct = v;
+    }
+  } else if (name == "--alpha") {
+    if (!parse_number(value, v) || v <= 0 || v >= 1) return "--alpha " + value + ": expected a number in (0, 1), e.g. 0.05";
+    o.alpha = v;
+  } else if (name == "--correction") {
+    if (value == "bh" || value == "benjamini-hochberg") {
+      o.correction = Correction::benjamini_hochberg;
+    } else if (value == "holm") {
+      o.correction = Correction::holm;
+    } else {
+      return "--correction " + value + ": expected bh or holm";
+    }
+  } else if (name == "--min-repetitions") {
+    if (!parse_number(value, v) || v < 1 || v != std::floor(v)) return "--min-repetitions " + value + ": expected an integer >= 1";
+    o.min_repetitions = static_cast<int>(v);
+  } else if (name == "--max-cv") {
+    if (!parse_number(value, v) || v <= 0) return "--max-cv " + value + ": expected a percentage > 0";
+    o.max_cv_pct = v;
+  }
+  return std::string();
+}
+
+const char* verdict_name(Verdict v) {
+  switch (v) {
+    case Verdict::regression: return "regression";
+    case Verdict::improvement: return "improvement";
+    case Verdict::no_change: return "no change";
+    case Verdict::noisy: return "noisy";
+    case Verdict::only_in_base: return "only in base";
+    case Verdict::only_in_new: return "only in new";
+    case Verdict::skipped: return "skipped";
+    case Verdict::error: return "error";
+  }
+  return "?";
+}
+
+int verdict_rank(Verdict v) {
+  switch (v) {
+    case Verdict::error: return 0;
+    case Verdict::regression: return 1;
+    case Verdict::improvement: return 2;
+    case Verdict::noisy: return 3;
+    case Verdict::only_in_base: return 4;
+    case Verdict::only_in_new: return 5;
+    case Verdict::no_change: return 6;
+    case Verdict::skipped: return 7;
+  }
+  return 8;
+}
+
+size_t Comparison::count(Verdict v) const {
+  return static_cast<size_t>(std::count_if(benchmarks.begin(), benchmarks.end(),
+                                           [v](const BenchmarkRow& b) { return b.verdict == v; }));
+}
+
+std::vector<const BenchmarkRow*> Comparison::sorted() const {
+  std::vector<const BenchmarkRow*> out;
+  for (const auto& b : benchmarks) out.push_back(&b);
+  std::stable_sort(out.begin(), out.end(), [](const BenchmarkRow* a, const BenchmarkRow* b) {
+    return verdict_rank(a->verdict) < verdict_rank(b->verdict);
+  });
+  return out;
+}
+
+std::string Comparison::test_description(bool brief) const {
+  std::string per_metric;
+  for (const auto& [m, t] : options.metric_threshold_pct) per_metric += fmt::format(", {} {:g}%", m, t);
+  if (brief)
+    return fmt::format(
+        "two-sided Mann-Whitney U, {} over {} comparisons, alpha {:g}; flagged only beyond {:g}%{}; noisy below {} "
+        "repetitions or above {:g}% robust CV; exact metrics compared exactly",
+        correction_name(options.correction), comparisons, options.alpha, options.threshold_pct, per_metric,
+        options.min_repetitions, options.max_cv_pct);
+  return fmt::format(
+      "two-sided Mann-Whitney U per metric (exact without ties when both sides have < {} repetitions, "
+      "else normal approximation with tie and continuity correction), {} correction over {} comparisons "
+      "at alpha {:g}; flagged only when also beyond {:g}%{}; noisy below {} repetitions or above "
+      "{:g}% robust CV (1.4826*MAD/median); exact metrics compared exactly; 95% percentile bootstrap CI "
+      "of the ratio of medians ({} resamples, fixed seed)",
+      stats::kExactLimit, correction_name(options.correction), comparisons, options.alpha, options.threshold_pct,
+      per_metric, options.min_repetitions, options.max_cv_pct, options.bootstrap_resamples);
+}
+
+std::vector<Difference> incompatibilities(const results::ResultsFile& base, const results::ResultsFile& next) {
+  std::vector<Difference> d;
+  auto both = [&](const std::string& key, std::string& a, std::string& b) {
+    a = base.get(key);
+    b = next.get(key);
+    return !a.empty() && !b.empty();
+  };
+  std::string a, b;
+  if (both("arch", a, b) && a != b) d.push_back({"arch", a, b});
+  auto fa = baseline::fingerprint(base.context), fb = baseline::fingerprint(next.context);
+  if (fa && fb && fa->id() != fb->id()) {
+    if (fa->cpu_model != fb->cpu_model) d.push_back({"host: CPU model", fa->cpu_model, fb->cpu_model});
+    if (fa->cpus != fb->cpus) d.push_back({"host: CPUs", std::to_string(fa->cpus), std::to_string(fb->cpus)});
+    if (fa->numa != fb->numa) d.push_back({"host: NUMA layout", fa->numa, fb->numa});
+    if (fa->mem_gib != fb->mem_gib)
+      d.push_back({"host: memory", fmt::format("{} GiB", fa->mem_gib), fmt::format("{} GiB", fb->mem_gib)});
+  }
+  if (both("emulation", a, b) && a != b) d.push_back({"emulation", a, b});
+  for (const auto& [key, value] : base.context) {
+    if (!(key.starts_with("thp.") || key.starts_with("ksm.")) || knob_is_statistic(key)) continue;
+    auto it = next.context.find(key);
+    if (it != next.context.end() && it->second != value) d.push_back({key, value, it->second});
+  }
+  return d;
+}
+
+namespace {
+
+KernelInfo kernel_info(const results::ResultsFile& f) {
+  KernelInfo k;
+  k.label = f.label();
+  k.release = f.get("kernel_release", "unknown");
+  k.variant = f.get("variant", "unknown");
+  k.path = f.path;
+  k.repetitions = f.repetitions();
+  k.profile = f.get("rmapbench.profile");
+  return k;
+}
+
+std::vector<Difference> config_differences(const results::ResultsFile& base, const results::ResultsFile& next) {
+  std::set<std::string> keys;
+  for (const auto* f : {&base, &next})
+    for (const auto& [k, v] : f->context)
+      if (k.starts_with("config.CONFIG_")) keys.insert(k);
+  std::vector<Difference> d;
+  for (const auto& k : keys) {
+    std::string a = base.get(k, "not set"), b = next.get(k, "not set");
+    if (a != b) d.push_back({k.substr(7), a, b});
+  }
+  return d;
+}
+
+// "skipped: needs NUMA" -> "needs NUMA" (the verdict already says skipped / failed).
+std::string without_prefix(const std::string& m) {
+  for (const char* p : {"skipped: ", "error: "})
+    if (m.starts_with(p)) return m.substr(std::string_view(p).size());
+  return m;
+}
+
+std::string repetition_shortfall(size_t nb, size_t nn, int min) {
+  auto m = static_cast<size_t>(min);
+  if (nb < m && nn < m)
+    return nb == nn ? fmt::format("{} repetitions < {} (both)", nb, min)
+                    : fmt::format("{} and {} repetitions < {}", nb, nn, min);
+  if (nb < m) return fmt::format("{} repetitions < {} (base)", nb, min);
+  return fmt::format("{} repetitions < {} (new)", nn, min);
+}
+
+// The only place a metric's verdict is decided.
+void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggregates) {
+  r.threshold_pct = o.threshold_for(r.metric);
+  if (!r.base || !r.next) {
+    r.verdict = r.base ? Verdict::only_in_base : Verdict::only_in_new;
+    r.reason = r.base ? "metric absent from new" : "metric absent from base";
+    return;
+  }
+  auto direction = [&](double change) {
+    bool worse = r.info.better == Better::lower ? change > 0 : change < 0;
+    return worse ? Verdict::regression : Verdict::improvement;
+  };
+
+  if (r.info.kind == MetricKind::exact) {
+    // Counted by the kernel: every repetition must agree; then any difference
+    // beyond the metric's own threshold (default: none) counts.
+    r.threshold_pct = o.metric_threshold_pct.count(r.metric) ? o.metric_threshold_pct.at(r.metric) : 0.0;
+    for (auto [side, s] : {std::pair{"base", &*r.base}, {"new", &*r.next}}) {
+      if (s->min != s->max) {
+        r.verdict = Verdict::noisy;
+        r.reason = fmt::format("exact metric varies within {} ({:g}..{:g})", side, s->min, s->max);
+        return;
+      }
+    }
+    double diff = r.next->median - r.base->median;
+    double scale = std::max(std::fabs(r.base->median), std::fabs(r.next->median));
+    bool beyond = std::fabs(diff) > 1e-12 * scale && std::fabs(r.change_pct) > r.threshold_pct;
+    if (!beyond) {
+      r.verdict = Verdict::no_change;
+      r.reason = diff == 0 ? "exact: equal" : fmt::format("exact: within {:g}%", r.threshold_pct);
+      return;
+    }
+    r.significant = true;
+    r.verdict = direction(diff);
+    r.reason = fmt::format("exact: {:g} -> {:g}", r.base->median, r.next->median);
+    return;
+  }
+
+  if (base_aggregates || next_aggregates) {
+    r.verdict = Verdict::noisy;
+    r.reason = fmt::format("only aggregates in {} (no per-repetition samples)",
+                           base_aggregates && next_aggregates ? "both" : (base_aggregates ? "base" : "new"));
+    return;
+  }
+  const auto min = static_cast<size_t>(o.min_repetitions);
+  if (r.base->n < min || r.next->n < min) {
+    r.verdict = Verdict::noisy;
+    r.reason = repetition_shortfall(r.base->n, r.next->n, o.min_repetitions);
+    return;
+  }
+  r.significant = r.p_adjusted < o.alpha;
+  bool beyond = std::fabs(r.change_pct) > r.threshold_pct;  // NaN compares false
+  double worst_cv = std::max(r.base->robust_cv, r.next->robust_cv);
+  if (worst_cv * 100 > o.max_cv_pct && !(r.significant && beyond && std::fabs(r.change_pct) > worst_cv * 100)) {
+    r.verdict = Verdict::noisy;
+    bool b = r.base->robust_cv * 100 > o.max_cv_pct, n = r.next->robust_cv * 100 > o.max_cv_pct;
+    r.reason = fmt::format("CV {} > {:g}% ({})", pct(worst_cv), o.max_cv_pct, b && n ? "both" : (b ? "base" : "new"));
+    return;
+  }
+  if (r.significant && beyond) {
+    r.verdict = direction(r.change_pct);
+    r.reason = fmt::format("p {:.2g} < {:g} after correction, |{:+.1f}%| > {:g}%", r.p_adjusted, o.alpha, r.change_pct,
+                           r.threshold_pct);
+    if (worst_cv * 100 > o.max_cv_pct) r.reason += fmt::format(" (beyond CV {})", pct(worst_cv));
+    return;
+  }
+  r.verdict = Verdict::no_change;
+  r.reason = r.significant ? fmt::format("significant but |{:+.1f}%| <= {:g}%", r.change_pct, r.threshold_pct)
+                           : fmt::format("not significant (p {:.2g} after correction)", r.p_adjusted);
+}
+
+MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* bb, const results::ResultsFile& next,
+                   const results::Benchmark* nb, const std::string& metric, const Options& o) {
+  MetricRow r;
+  r.metric = metric;
+  r.info = base.metric_info(*bb, metric);
+  if (!r.info.declared) {
+    auto ni = next.metric_info(*nb, metric);
+    if (ni.declared) r.info = ni;
+  }
+  r.base_samples = bb->samples(metric);
+  r.next_samples = nb->samples(metric);
+  if (!r.base_samples.empty()) r.base = stats::summarize(r.base_samples);
+  if (!r.next_samples.empty()) r.next = stats::summarize(r.next_samples);
+  r.ratio = kNaN;
+  r.change_pct = kNaN;
+  r.ci = {kNaN, kNaN};
+  r.p_adjusted = kNaN;
+  if (r.base && r.next) {
+    if (r.base->median == r.next->median) {
+      r.ratio = 1;
+      r.change_pct = 0;
+    } else if (r.base->median == 0) {
+      r.ratio = kInf;
+      r.change_pct = r.next->median > 0 ? kInf : -kInf;
+    } else {
+      r.ratio = r.next->median / r.base->median;
+      r.change_pct = (r.ratio - 1) * 100 * (r.base->median < 0 ? -1 : 1);
+    }
+    if (r.info.kind == MetricKind::statistical) {
+      r.u = stats::mann_whitney_u(r.base_samples, r.next_samples);
+      r.ci = stats::bootstrap_ratio_of_medians(r.base_samples, r.next_samples, 0.95, o.bootstrap_resamples,
+                                               o.seed ^ fnv1a(bb->name + "\n" + metric));
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+Result<Comparison> compare(const results::ResultsFile& base, const results::ResultsFile& next, const Options& options) {
+  if (Status s = results::check_time_units(base, next); s.failed()) return s;
+
+  Comparison c;
+  c.options = options;
+  c.base = kernel_info(base);
+  c.next = kernel_info(next);
+  c.config_differences = config_differences(base, next);
+  c.incompatibilities = incompatibilities(base, next);
+  if (!c.incompatibilities.empty()) {
+    if (!options.force) {
+      std::string msg = fmt::format("refusing to compare {} with {}: they differ in", base.path, next.path);
+      for (const auto& d : c.incompatibilities) msg += fmt::format("\n  {}: {} vs {}", d.what, d.base, d.next);
+      msg += "\nTimings from different hosts or settings are not comparable; --force compares anyway "
+             "(the report then says what differed).";
+      return Status::error(msg);
+    }
+    c.forced = true;
+  }
+
+  auto fp = baseline::fingerprint(base.context);
+  c.host = fmt::format("{}, {}", base.get("arch", "arch unknown"),
+                       fp ? fp->describe() + ", host-id " + fp->id() : std::string("host facts unknown"));
+  if (std::string e = base.get("emulation"); !e.empty() && e != "none") c.host += ", emulated (" + e + ")";
+
+  for (const auto* f : {&base, &next}) c.notes.insert(c.notes.end(), f->notes.begin(), f->notes.end());
+  if (!base.has_rmapbench_context || !next.has_rmapbench_context)
+    c.notes.push_back("host compatibility not checked: a file has no rmapbench host facts");
+  if (c.base.profile != c.next.profile && !c.base.profile.empty() && !c.next.profile.empty())
+    c.notes.push_back(fmt::format("profiles differ: base {}, new {}", c.base.profile, c.next.profile));
+
+  std::vector<std::string> names;
+  for (const auto& b : base.benchmarks) names.push_back(b.name);
+  for (const auto& b : next.benchmarks)
+    if (!base.find(b.name)) names.push_back(b.name);
+
+  for (const auto& name : names) {
+    const results::Benchmark* bb = base.find(name);
+    const results::Benchmark* nb = next.find(name);
+    BenchmarkRow row;
+    row.name = name;
+    row.time_unit = (bb ? bb : nb)->time_unit;
+    if (bb) row.base_message = bb->skip_message ? *bb->skip_message : bb->error_message.value_or("");
+    if (nb) row.next_message = nb->skip_message ? *nb->skip_message : nb->error_message.value_or("");
+    if (!nb) {
+      row.verdict = Verdict::only_in_base;
+      row.reason = bb->ran() ? "absent from new" : "absent from new; base: " + row.base_message;
+    } else if (!bb) {
+      row.verdict = nb->error_message ? Verdict::error : Verdict::only_in_new;
+      row.reason = nb->ran() ? "absent from base" : "absent from base; new: " + row.next_message;
+    } else if (nb->error_message) {
+      row.verdict = Verdict::error;
+      row.reason = "failed in new: " + without_prefix(*nb->error_message);
+    } else if (!bb->ran() && !nb->ran()) {
+      row.verdict = Verdict::skipped;
+      row.reason = row.base_message == row.next_message
+                       ? without_prefix(row.next_message)
+                       : "base: " + row.base_message + "; new: " + row.next_message;
+    } else if (!nb->ran()) {
+      row.verdict = Verdict::only_in_base;
+      row.reason = "new: " + row.next_message;
+    } else if (!bb->ran()) {
+      row.verdict = Verdict::only_in_new;
+      row.reason = "base: " + row.base_message;
+    } else {
+      std::vector<std::string> metrics = bb->metric_names();
+      for (const auto& m : nb->metric_names())
+        if (std::find(metrics.begin(), metrics.end(), m) == metrics.end()) metrics.push_back(m);
+      for (const auto& m : metrics) row.metrics.push_back(make_row(base, bb, next, nb, m, options));
+    }
+    c.benchmarks.push_back(std::move(row));
+  }
+
+  // The correction family: every U-test made in this report.
+  std::vector<MetricRow*> tested;
+  for (auto& b : c.benchmarks)
+    for (auto& m : b.metrics)
+      if (m.u) tested.push_back(&m);
+  std::vector<double> p;
+  for (auto* m : tested) p.push_back(m->u->p_two_sided);
+  std::vector<double> adj = options.correction == Correction::holm ? stats::holm(p) : stats::benjamini_hochberg(p);
+  for (size_t i = 0; i < tested.size(); ++i) tested[i]->p_adjusted = adj[i];
+  c.comparisons = tested.size();
+
+  double best_reachable = 1;
+  for (auto& b : c.benchmarks) {
+    if (b.metrics.empty()) continue;
+    const results::Benchmark* bb = base.find(b.name);
+    const results::Benchmark* nb = next.find(b.name);
+    for (auto& m : b.metrics) {
+      decide(m, options, bb->from_aggregates, nb->from_aggregates);
+      if (m.u && m.base && m.next && m.verdict != Verdict::noisy)
+        best_reachable = std::min(best_reachable, stats::min_two_sided_p(m.base->n, m.next->n));
+    }
+    // Benchmark verdict: any flagged metric, else the latency's verdict.
+    auto any = [&](Verdict v) {
+      for (const auto& m : b.metrics)
+        if (m.verdict == v) return &m;
+      return static_cast<const MetricRow*>(nullptr);
+    };
+    const MetricRow* pick = any(Verdict::regression);
+    if (!pick) pick = any(Verdict::improvement);
+    if (!pick) pick = &b.metrics.front();  // real_time
+    b.verdict = pick->verdict;
+    b.reason = pick->metric + ": " + pick->reason;
+    if (pick->verdict == Verdict::only_in_base || pick->verdict == Verdict::only_in_new) b.verdict = Verdict::noisy;
+  }
+  if (c.comparisons > 0 && best_reachable > options.alpha / static_cast<double>(c.comparisons))
+    c.notes.push_back(fmt::format("with these repetition counts the smallest possible p is {:.2g}, above alpha/m = "
+                                  "{:.2g}: an isolated change cannot be flagged; run more repetitions",
+                                  best_reachable, options.alpha / static_cast<double>(c.comparisons)));
+  return c;
+}
+
+}  // namespace rmapbench::compare

@@ -1,0 +1,111 @@
+// The comparison of two results files: per benchmark and per metric, the
+// numbers (stats.hpp) and the verdict. decide() in compare.cpp is the only
+// place verdicts are made; the report formats (report.hpp) only render.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "benchmarks/mm/status.hpp"
+#include "runners/compare/stats.hpp"
+#include "runners/results/results.hpp"
+
+namespace rmapbench::compare {
+
+enum class Correction { benjamini_hochberg, holm };
+const char* correction_name(Correction c);  // "Benjamini-Hochberg", "Holm-Bonferroni"
+
+struct Options {
+  double threshold_pct = 2.0;                         // practical threshold, |change| must exceed it
+  std::map<std::string, double> metric_threshold_pct;  // per metric name ("fork_us" -> 5)
+  double alpha = 0.05;                                // after correction
+  Correction correction = Correction::benjamini_hochberg;
+  int min_repetitions = 5;   // fewer on either side: noisy
+  double max_cv_pct = 10.0;  // robust CV above this on either side: noisy
+  int bootstrap_resamples = 2000;
+  uint64_t seed = 0x726d6170626e6368ULL;  // fixed: the same files give the same report
+  bool force = false;                     // compare despite incompatible hosts/settings
+
+  double threshold_for(const std::string& metric) const;
+};
+
+// Parses one compare option (shared by `compare` and `check`). `i` indexes
+// args and is advanced past a consumed value. Returns nullopt when args[i] is
+// not a compare option, else an empty string on success or the usage error.
+std::optional<std::string> parse_option(const std::vector<std::string>& args, size_t& i, Options& o);
+// The help text for those options (one line each, indented by two spaces).
+const char* options_help();
+
+enum class Verdict { regression, improvement, no_change, noisy, only_in_base, only_in_new, skipped, error };
+const char* verdict_name(Verdict v);  // "regression", "no change", "only in base", ...
+// Display order: error, regression, improvement, noisy, only in base/new, no change, skipped.
+int verdict_rank(Verdict v);
+
+struct MetricRow {
+  std::string metric;  // "real_time" or the counter name
+  results::MetricInfo info;
+  std::optional<stats::Summary> base, next;  // absent on a side without the metric
+  std::vector<double> base_samples, next_samples;
+  double ratio = 0;       // median(new) / median(base); NaN if undefined
+  double change_pct = 0;  // (ratio - 1) * 100; +-inf when base median is 0
+  stats::Interval ci{};   // 95% bootstrap CI of the ratio (NaN for exact metrics)
+  std::optional<stats::UTest> u;  // statistical metrics with samples on both sides
+  double p_adjusted = 1;          // after the correction over the whole report
+  bool significant = false;
+  double threshold_pct = 0;
+  Verdict verdict = Verdict::no_change;
+  std::string reason;  // why this verdict, e.g. "3 repetitions < 5 (base)"
+};
+
+struct BenchmarkRow {
+  std::string name;
+  std::string time_unit;
+  Verdict verdict = Verdict::no_change;
+  std::string reason;
+  std::string base_message, next_message;  // skip/error messages, with their prefix
+  std::vector<MetricRow> metrics;          // real_time first
+};
+
+struct Difference {
+  std::string what;  // "arch", "thp.enabled", "host (cpu_model)"
+  std::string base, next;
+};
+
+struct KernelInfo {
+  std::string label;  // "6.1.0-13-amd64 stock"
+  std::string release, variant, path;
+  int repetitions = 0;
+  std::string profile;
+};
+
+struct Comparison {
+  KernelInfo base, next;
+  std::vector<Difference> config_differences;  // CONFIG_* that differ (expected between kernels)
+  std::vector<Difference> incompatibilities;   // arch, host, emulation, THP/KSM knobs
+  bool forced = false;                         // compared despite incompatibilities
+  std::string host;                            // one-line host description (base side)
+  Options options;
+  size_t comparisons = 0;  // size of the correction family (statistical tests made)
+  std::vector<std::string> notes;
+  std::vector<BenchmarkRow> benchmarks;  // base file order, then benchmarks only in new
+
+  size_t count(Verdict v) const;  // benchmarks with this verdict
+  bool regressed() const { return count(Verdict::regression) + count(Verdict::error) > 0; }
+  // Benchmarks sorted for display: regressions (and errors) first.
+  std::vector<const BenchmarkRow*> sorted() const;
+  // "two-sided Mann-Whitney U, Benjamini-Hochberg over 12 comparisons ..."
+  std::string test_description(bool brief = false) const;
+};
+
+// Host facts that make two result files incomparable (arch, host-id,
+// emulation, THP/KSM knob values). Empty when compatible or unknown.
+std::vector<Difference> incompatibilities(const results::ResultsFile& base, const results::ResultsFile& next);
+
+// Compares two loaded files. Fails (input error) on mismatched time units, and
+// on incompatibilities unless options.force.
+Result<Comparison> compare(const results::ResultsFile& base, const results::ResultsFile& next, const Options& options);
+
+}  // namespace rmapbench::compare

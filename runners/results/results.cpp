@@ -1,0 +1,386 @@
+#include "runners/results/results.hpp"
+
+#include "benchmarks/registry.hpp"  // kSkipPrefix, kErrorPrefix
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace rmapbench::results {
+
+namespace {
+
+using nlohmann::json;
+
+// Fields Google Benchmark writes itself; every other numeric field of an
+// entry is a user counter.
+const std::set<std::string>& builtin_fields() {
+  static const std::set<std::string> f = {
+      "name",          "family_index",   "per_family_instance_index", "run_name",      "run_type",
+      "repetitions",   "repetition_index", "threads",                 "iterations",    "real_time",
+      "cpu_time",      "time_unit",      "error_occurred",            "error_message", "aggregate_name",
+      "aggregate_unit", "big_o",         "rms",                       "complexity_n",  "label",
+      "skipped",       "skip_message"};
+  return f;
+}
+
+bool known_time_unit(const std::string& u) { return u == "ns" || u == "us" || u == "ms" || u == "s"; }
+
+std::string context_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+std::string top_level_keys(const json& doc) {
+  if (!doc.is_object()) return std::string("a JSON ") + doc.type_name() + ", not an object";
+  std::string keys;
+  int shown = 0;
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    if (shown == 6) {
+      keys += ", ...";
+      break;
+    }
+    keys += (shown++ ? ", " : "") + fmt::format("\"{}\"", it.key());
+  }
+  return keys.empty() ? "an empty object" : "top-level keys " + keys;
+}
+
+Status parse_metrics_table(const std::string& path, const std::string& text, std::map<std::string, MetricInfo>& out) {
+  json table;
+  try {
+    table = json::parse(text);
+  } catch (const json::exception& e) {
+    return Status::error(fmt::format("{}: context key rmapbench.metrics is not valid JSON: {}", path, e.what()));
+  }
+  if (!table.is_object())
+    return Status::error(fmt::format("{}: context key rmapbench.metrics must be a JSON object, found a {}", path,
+                                     table.type_name()));
+  for (auto it = table.begin(); it != table.end(); ++it) {
+    const json& m = it.value();
+    if (!m.is_object())
+      return Status::error(fmt::format("{}: rmapbench.metrics entry '{}' is not an object", path, it.key()));
+    MetricInfo info;
+    info.declared = true;
+    info.unit = m.value("unit", "");
+    info.help = m.value("help", "");
+    std::string better = m.value("better", "lower");
+    if (better == "lower") {
+      info.better = Better::lower;
+    } else if (better == "higher") {
+      info.better = Better::higher;
+    } else {
+      return Status::error(fmt::format(
+          "{}: rmapbench.metrics entry '{}' has unknown direction '{}' (expected lower or higher)", path,
+          it.key(), better));
+    }
+    std::string kind = m.value("kind", "statistical");
+    if (kind == "statistical") {
+      info.kind = MetricKind::statistical;
+    } else if (kind == "exact") {
+      info.kind = MetricKind::exact;
+    } else {
+      return Status::error(fmt::format(
+          "{}: rmapbench.metrics entry '{}' has unknown kind '{}' (expected statistical or exact)", path, it.key(),
+          kind));
+    }
+    out[it.key()] = info;
+  }
+  return Status::ok();
+}
+
+struct Pending {
+  Benchmark bench;
+  std::map<int, size_t> seen_index;          // repetition_index -> entry number
+  std::vector<std::pair<std::string, const json*>> aggregates;  // aggregate_name -> entry
+};
+
+}  // namespace
+
+std::string benchmark_key(std::string_view run_name) {
+  auto decoration = [](std::string_view c) {
+    auto starts = [&](std::string_view p) { return c.substr(0, p.size()) == p; };
+    return c == "manual_time" || c == "real_time" || c == "process_time" || starts("min_time:") ||
+           starts("min_warmup_time:") || starts("repeats:") || starts("iterations:");
+  };
+  std::string out;
+  size_t pos = 0;
+  bool first = true;
+  while (pos <= run_name.size()) {
+    size_t slash = run_name.find('/', pos);
+    if (slash == std::string_view::npos) slash = run_name.size();
+    std::string_view comp = run_name.substr(pos, slash - pos);
+    if (first || !decoration(comp)) {
+      if (!first) out += '/';
+      out += comp;
+    }
+    first = false;
+    pos = slash + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> Benchmark::metric_names() const {
+  std::set<std::string> counters;
+  for (const auto& r : repetitions)
+    for (const auto& [k, v] : r.counters) counters.insert(k);
+  std::vector<std::string> names;
+  if (!repetitions.empty()) names.push_back("real_time");
+  names.insert(names.end(), counters.begin(), counters.end());
+  return names;
+}
+
+std::vector<double> Benchmark::samples(const std::string& metric) const {
+  std::vector<double> v;
+  for (const auto& r : repetitions) {
+    if (metric == "real_time") {
+      v.push_back(r.real_time);
+    } else if (auto it = r.counters.find(metric); it != r.counters.end()) {
+      v.push_back(it->second);
+    }
+  }
+  return v;
+}
+
+const Benchmark* ResultsFile::find(const std::string& name) const {
+  for (const auto& b : benchmarks)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+std::string ResultsFile::get(const std::string& key, const std::string& fallback) const {
+  auto it = context.find(key);
+  return it == context.end() ? fallback : it->second;
+}
+
+MetricInfo ResultsFile::metric_info(const Benchmark& b, const std::string& metric) const {
+  MetricInfo info;
+  if (auto it = metrics.find(metric); it != metrics.end()) {
+    info = it->second;
+  } else if (metric == "bytes_per_second" || metric == "items_per_second") {
+    // Google Benchmark's own rate counters: throughput, higher is better.
+    info.better = Better::higher;
+    info.unit = metric == "bytes_per_second" ? "B/s" : "items/s";
+  }
+  if (metric == "real_time") info.unit = b.time_unit;
+  return info;
+}
+
+std::string ResultsFile::label() const {
+  std::string release = get("kernel_release"), variant = get("variant");
+  if (release.empty() && variant.empty()) {
+    auto slash = path.find_last_of('/');
+    return slash == std::string::npos ? path : path.substr(slash + 1);
+  }
+  if (variant.empty()) return release;
+  if (release.empty()) return variant;
+  return release + " " + variant;
+}
+
+int ResultsFile::repetitions() const {
+  std::string r = get("rmapbench.repetitions");
+  if (!r.empty()) {
+    try {
+      return std::stoi(r);
+    } catch (...) {
+    }
+  }
+  std::map<int, int> counts;
+  for (const auto& b : benchmarks)
+    if (b.ran()) ++counts[b.from_aggregates ? b.aggregate_of : static_cast<int>(b.repetitions.size())];
+  int best = 0, best_count = 0;
+  for (const auto& [n, c] : counts)
+    if (c > best_count) best = n, best_count = c;
+  return best;
+}
+
+Result<std::string> read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::from_errno(path + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return Status::from_errno(path + ": read failed");
+  return ss.str();
+}
+
+Result<ResultsFile> load_results(const std::string& path) {
+  auto text = read_text_file(path);
+  if (!text) return text.status();
+  return parse_results(*text, path);
+}
+
+Result<ResultsFile> parse_results(std::string_view text, const std::string& path) {
+  auto fail = [&](const std::string& what) { return Status::error(path + ": " + what); };
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
+    return fail(text.empty() ? "empty file (0 bytes), not a results file" : "contains only white space, not a results file");
+
+  json doc;
+  try {
+    doc = json::parse(text.begin(), text.end());
+  } catch (const json::parse_error& e) {
+    if (std::string_view(e.what()).find("unexpected end of input") != std::string_view::npos)
+      return fail(fmt::format("truncated JSON: the text ends after {} bytes in the middle of a value "
+                              "(an interrupted write?)",
+                              text.size()));
+    return fail(fmt::format("not valid JSON (corrupt?) at byte {}: {}", e.byte, e.what()));
+  }
+
+  if (!doc.is_object() || !doc.contains("context") || !doc["context"].is_object() || !doc.contains("benchmarks") ||
+      !doc["benchmarks"].is_array())
+    return fail(fmt::format(
+        "not a Google Benchmark results file (a file from another tool?): expected a \"context\" object and a "
+        "\"benchmarks\" array at the top level, found {}",
+        top_level_keys(doc)));
+
+  ResultsFile rf;
+  rf.path = path;
+  for (auto it = doc["context"].begin(); it != doc["context"].end(); ++it) rf.context[it.key()] = context_text(it.value());
+
+  if (auto it = rf.context.find("rmapbench.schema_version"); it != rf.context.end()) {
+    rf.has_rmapbench_context = true;
+    if (it->second != std::to_string(kSchemaVersion))
+      return fail(fmt::format("unknown rmapbench.schema_version '{}' (this rmapbench reads version {}; "
+                              "a newer rmapbench wrote it?)",
+                              it->second, kSchemaVersion));
+    if (auto m = rf.context.find("rmapbench.metrics"); m != rf.context.end()) {
+      // Written as JSON text by the suite; accept an inline object too.
+      const json& raw = doc["context"]["rmapbench.metrics"];
+      Status s = parse_metrics_table(path, raw.is_string() ? raw.get<std::string>() : raw.dump(), rf.metrics);
+      if (s.failed()) return s;
+    } else {
+      rf.notes.push_back(path + ": no rmapbench.metrics table; every metric compared as lower-is-better, statistical");
+    }
+    if (rf.get("rmapbench.complete") == "false")
+      rf.notes.push_back(path + ": the run was interrupted (rmapbench.complete is false); results are partial");
+  } else {
+    rf.notes.push_back(path +
+                       ": plain Google Benchmark file without rmapbench context: metrics compared as "
+                       "lower-is-better and statistical (bytes/items_per_second higher-is-better); host "
+                       "compatibility cannot be checked");
+  }
+
+  const json& entries = doc["benchmarks"];
+  if (entries.empty()) return fail("no benchmark entries (zero repetitions): nothing was measured");
+
+  std::map<std::string, Pending> pending;
+  std::vector<std::string> order;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const json& e = entries[i];
+    std::string where = fmt::format("benchmarks[{}]", i);
+    if (!e.is_object()) return fail(where + " is not an object");
+    if (!e.contains("name") || !e["name"].is_string()) return fail(where + " has no \"name\"");
+    std::string raw_name = e.value("run_name", e["name"].get<std::string>());
+    if (!e.contains("run_name") && e.contains("aggregate_name")) {
+      // Old files without run_name: strip the "_mean" style suffix.
+      std::string suffix = "_" + e["aggregate_name"].get<std::string>();
+      if (raw_name.size() > suffix.size() && raw_name.ends_with(suffix)) raw_name.resize(raw_name.size() - suffix.size());
+    }
+    where += fmt::format(" ('{}')", e["name"].get<std::string>());
+    std::string key = benchmark_key(raw_name);
+    bool aggregate = e.value("run_type", e.contains("aggregate_name") ? "aggregate" : "iteration") == "aggregate";
+
+    if (e.contains("repetitions")) {
+      if (!e["repetitions"].is_number()) return fail(where + ": \"repetitions\" is not a number");
+      if (e["repetitions"].get<double>() <= 0)
+        return fail(fmt::format("benchmark '{}' has zero repetitions (\"repetitions\": {})", key, e["repetitions"].dump()));
+    }
+    std::string unit = e.value("time_unit", "");
+    if (!known_time_unit(unit))
+      return fail(where + (unit.empty() ? ": no \"time_unit\"" : ": unknown time_unit '" + unit + "'"));
+
+    auto [pit, inserted] = pending.try_emplace(key);
+    Pending& p = pit->second;
+    if (inserted) {
+      order.push_back(key);
+      p.bench.name = key;
+      p.bench.raw_name = raw_name;
+      p.bench.time_unit = unit;
+    } else if (p.bench.time_unit != unit) {
+      return fail(fmt::format("benchmark '{}' mixes time units within the file ('{}' and '{}')", key,
+                              p.bench.time_unit, unit));
+    }
+    p.bench.threads = e.value("threads", 1);
+
+    if (aggregate) {
+      p.aggregates.emplace_back(e.value("aggregate_name", ""), &e);
+      continue;
+    }
+
+    std::string message = e.value("error_message", "");
+    bool error_flag = e.value("error_occurred", false);
+    if (!message.empty() || error_flag) {
+      if (message.starts_with(kSkipPrefix)) {
+        p.bench.skip_message = message;
+      } else if (message.starts_with(kErrorPrefix) || error_flag) {
+        p.bench.error_message = message.empty() ? "error: (no message)" : message;
+      } else {
+        p.bench.skip_message = message;  // Google Benchmark >= 1.8: SkipWithMessage
+      }
+      continue;
+    }
+
+    Repetition rep;
+    rep.index = e.value("repetition_index", static_cast<int>(p.bench.repetitions.size()));
+    if (auto [sit, fresh] = p.seen_index.emplace(rep.index, i); !fresh)
+      return fail(fmt::format("duplicate benchmark '{}' repetition_index {} (benchmarks[{}] and benchmarks[{}])", key,
+                              rep.index, sit->second, i));
+    if (!e.contains("real_time") || !e["real_time"].is_number()) return fail(where + ": no numeric \"real_time\"");
+    rep.real_time = e["real_time"].get<double>();
+    rep.iterations = e.value("iterations", 0.0);
+    for (auto it = e.begin(); it != e.end(); ++it)
+      if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[it.key()] = it.value().get<double>();
+    p.bench.repetitions.push_back(std::move(rep));
+  }
+
+  for (const auto& key : order) {
+    Pending& p = pending[key];
+    Benchmark& b = p.bench;
+    std::sort(b.repetitions.begin(), b.repetitions.end(),
+              [](const Repetition& a, const Repetition& c) { return a.index < c.index; });
+    if (b.repetitions.empty() && !b.skip_message && !b.error_message) {
+      const json* pick = nullptr;
+      for (const char* want : {"median", "mean"})
+        for (const auto& [name, e] : p.aggregates)
+          if (!pick && name == want) pick = e;
+      if (!pick) return fail(fmt::format("benchmark '{}' has zero repetitions (no per-repetition entries and no "
+                                         "median or mean aggregate)",
+                                         key));
+      Repetition rep;
+      rep.real_time = pick->value("real_time", 0.0);
+      for (auto it = pick->begin(); it != pick->end(); ++it)
+        if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[it.key()] = it.value().get<double>();
+      b.repetitions.push_back(std::move(rep));
+      b.from_aggregates = true;
+      b.aggregate_of = pick->value("repetitions", 0);
+      rf.notes.push_back(fmt::format("{}: '{}' has only aggregates; its {} is used as a single sample", path, key,
+                                     pick->value("aggregate_name", "median")));
+    }
+    if (b.ran()) {
+      for (const auto& m : b.metric_names())
+        if (m != "real_time" && rf.has_rmapbench_context && !rf.metrics.empty() && !rf.metrics.count(m))
+          rf.notes.push_back(fmt::format("{}: counter '{}' is not in rmapbench.metrics; compared as lower-is-better, "
+                                         "statistical",
+                                         path, m));
+    }
+    rf.benchmarks.push_back(std::move(b));
+  }
+  // One note per undeclared counter is enough.
+  std::sort(rf.notes.begin(), rf.notes.end());
+  rf.notes.erase(std::unique(rf.notes.begin(), rf.notes.end()), rf.notes.end());
+  return rf;
+}
+
+Status check_time_units(const ResultsFile& base, const ResultsFile& next) {
+  for (const auto& b : base.benchmarks) {
+    const Benchmark* n = next.find(b.name);
+    if (!n || !b.ran() || !n->ran()) continue;
+    if (b.time_unit != n->time_unit)
+      return Status::error(fmt::format("{} vs {}: benchmark '{}' is in '{}' in the first file and in '{}' in the second "
+                                       "(mismatched time units; re-run one of them with the same unit)",
+                                       base.path, next.path, b.name, b.time_unit, n->time_unit));
+  }
+  return Status::ok();
+}
+
+}  // namespace rmapbench::results

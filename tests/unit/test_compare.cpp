@@ -1,0 +1,332 @@
+// Verdict logic, thresholds, exact metrics and the compatibility check.
+#include <gtest/gtest.h>
+
+#include "results_fixture.hpp"
+#include "runners/compare/baseline.hpp"
+#include "runners/compare/compare.hpp"
+
+using namespace rmapbench;
+using compare::Verdict;
+using rmapbench::testing::around;
+using rmapbench::testing::fixture_path;
+using rmapbench::testing::host_context;
+using rmapbench::testing::make_results;
+
+namespace {
+
+results::ResultsFile load(const std::string& fixture) {
+  auto r = results::load_results(fixture_path(fixture));
+  if (!r) throw std::runtime_error(r.status().message());
+  return *r;
+}
+
+compare::Comparison run(const results::ResultsFile& a, const results::ResultsFile& b, const compare::Options& o = {}) {
+  auto c = compare::compare(a, b, o);
+  if (!c) throw std::runtime_error(c.status().message());
+  return *c;
+}
+
+const compare::MetricRow& row(const compare::Comparison& c, const std::string& bench, const std::string& metric) {
+  for (const auto& b : c.benchmarks)
+    if (b.name == bench)
+      for (const auto& m : b.metrics)
+        if (m.metric == metric) return m;
+  throw std::runtime_error("no row " + bench + " " + metric);
+}
+
+const compare::BenchmarkRow& bench(const compare::Comparison& c, const std::string& name) {
+  for (const auto& b : c.benchmarks)
+    if (b.name == name) return b;
+  throw std::runtime_error("no benchmark " + name);
+}
+
+}  // namespace
+
+TEST(Compare, AAComparisonFlagsNothing) {
+  auto c = run(load("base.json"), load("aa.json"));
+  EXPECT_FALSE(c.regressed());
+  EXPECT_EQ(c.count(Verdict::regression), 0u);
+  EXPECT_EQ(c.count(Verdict::improvement), 0u);
+  EXPECT_EQ(c.count(Verdict::no_change), 5u);
+  EXPECT_EQ(c.count(Verdict::skipped), 1u);
+  EXPECT_TRUE(c.incompatibilities.empty());
+  EXPECT_FALSE(c.forced);
+  // Comparing a file with itself: every statistical p is 1, every change 0.
+  auto same = run(load("base.json"), load("base.json"));
+  for (const auto& b : same.benchmarks)
+    for (const auto& m : b.metrics) {
+      EXPECT_EQ(m.verdict, Verdict::no_change) << b.name << " " << m.metric;
+      EXPECT_DOUBLE_EQ(m.change_pct, 0);
+    }
+}
+
+TEST(Compare, FivePercentShiftIsFlagged) {
+  auto c = run(load("base.json"), load("shift5.json"));
+  EXPECT_TRUE(c.regressed());
+  const auto& r = row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time");
+  EXPECT_EQ(r.verdict, Verdict::regression) << r.reason;
+  EXPECT_TRUE(r.significant);
+  EXPECT_NEAR(r.change_pct, 5, 1.5);
+  EXPECT_LT(r.p_adjusted, 0.05);
+  EXPECT_GT(r.ci.low, 1.0);  // the bootstrap CI excludes "no change"
+  ASSERT_TRUE(r.u);
+  EXPECT_TRUE(r.u->exact);
+  EXPECT_EQ(bench(c, "fork_storm/fork_exit_wait/vmas:1000").verdict, Verdict::regression);
+  // Unshifted benchmarks stay unflagged.
+  EXPECT_EQ(row(c, "fork_storm/fork_exit_wait/vmas:1", "real_time").verdict, Verdict::no_change);
+  // Kernel config differences are reported, not refused.
+  ASSERT_EQ(c.config_differences.size(), 1u);
+  EXPECT_EQ(c.config_differences[0].what, "CONFIG_ANON_VMA_LAZY");
+  EXPECT_EQ(c.config_differences[0].base, "not set");
+  EXPECT_EQ(c.config_differences[0].next, "y");
+  EXPECT_EQ(c.comparisons, 11u);  // the correction family: every U-test made
+}
+
+TEST(Compare, ThresholdGatesSignificantChanges) {
+  compare::Options o;
+  o.threshold_pct = 10;
+  auto c = run(load("base.json"), load("shift5.json"), o);
+  const auto& r = row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time");
+  EXPECT_EQ(r.verdict, Verdict::no_change);
+  EXPECT_TRUE(r.significant);
+  EXPECT_NE(r.reason.find("significant but"), std::string::npos) << r.reason;
+  // A per-metric threshold overrides the global one for that metric only.
+  compare::Options per;
+  per.metric_threshold_pct["real_time"] = 10;
+  auto d = run(load("base.json"), load("shift5.json"), per);
+  EXPECT_EQ(row(d, "fork_storm/fork_exit_wait/vmas:1000", "real_time").verdict, Verdict::no_change);
+  EXPECT_DOUBLE_EQ(row(d, "fork_storm/fork_exit_wait/vmas:1000", "real_time").threshold_pct, 10);
+}
+
+TEST(Compare, ExactMetricsAreComparedExactly) {
+  auto c = run(load("base.json"), load("shift5.json"));
+  const auto& r = row(c, "anon_vma_footprint/held_children/vmas:1000", "anon_vma_per_child");
+  EXPECT_EQ(r.info.kind, MetricKind::exact);
+  EXPECT_EQ(r.verdict, Verdict::improvement) << r.reason;  // 1000 -> 1 objects, lower is better
+  EXPECT_FALSE(r.u);                                        // no statistics for exact metrics
+  EXPECT_NE(r.reason.find("exact: 1000 -> 1"), std::string::npos) << r.reason;
+
+  auto ctx = host_context();
+  auto exact = [&](std::vector<double> base, std::vector<double> next, compare::Options o = {}) {
+    auto a = make_results("a.json", ctx, {{"f", around(100, 0.01), {{"anon_vma_per_child", base}}, ""}});
+    auto b = make_results("b.json", ctx, {{"f", around(100, 0.01, 10, 1), {{"anon_vma_per_child", next}}, ""}});
+    return row(run(a, b, o), "f", "anon_vma_per_child");
+  };
+  std::vector<double> ten_2000(10, 2000), ten_2001(10, 2001);
+  EXPECT_EQ(exact(ten_2000, ten_2000).verdict, Verdict::no_change);
+  // One object more per child is a regression: no threshold, no test.
+  auto one_more = exact(ten_2000, ten_2001);
+  EXPECT_EQ(one_more.verdict, Verdict::regression) << one_more.reason;
+  // Unless a per-metric tolerance says otherwise.
+  compare::Options tolerant;
+  tolerant.metric_threshold_pct["anon_vma_per_child"] = 1;
+  EXPECT_EQ(exact(ten_2000, ten_2001, tolerant).verdict, Verdict::no_change);
+  // An "exact" count that varies across repetitions cannot be compared exactly.
+  std::vector<double> varying(10, 2000);
+  varying[3] = 2004;
+  auto v = exact(ten_2000, varying);
+  EXPECT_EQ(v.verdict, Verdict::noisy);
+  EXPECT_NE(v.reason.find("exact metric varies within new (2000..2004)"), std::string::npos) << v.reason;
+}
+
+TEST(Compare, NoisyRowsSayWhy) {
+  auto c = run(load("base.json"), load("noisy.json"));
+  EXPECT_FALSE(c.regressed());
+  const auto& few = row(c, "cow/child_write/sharers:8", "real_time");
+  EXPECT_EQ(few.verdict, Verdict::noisy);
+  EXPECT_EQ(few.reason, "3 repetitions < 5 (new)");
+  const auto& wide = row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time");
+  EXPECT_EQ(wide.verdict, Verdict::noisy);
+  EXPECT_NE(wide.reason.find("% > 10% (new)"), std::string::npos) << wide.reason;
+  EXPECT_EQ(wide.reason.rfind("CV ", 0), 0u) << wide.reason;
+}
+
+TEST(Compare, ChangeLargerThanTheSpreadIsFlaggedDespiteHighCv) {
+  auto ctx = host_context();
+  std::vector<double> base = around(100, 0.2, 12), next = around(200, 0.2, 12, 1);  // +100%, CV ~12%
+  auto c = run(make_results("a.json", ctx, {{"x", base, {}, ""}}), make_results("b.json", ctx, {{"x", next, {}, ""}}));
+  const auto& r = row(c, "x", "real_time");
+  EXPECT_EQ(r.verdict, Verdict::regression) << r.reason;
+  EXPECT_NE(r.reason.find("beyond CV"), std::string::npos) << r.reason;
+}
+
+TEST(Compare, DirectionComesFromTheMetricsTable) {
+  auto ctx = host_context();
+  // forks_per_s is higher-is-better: a 10% drop is a regression, a 10% rise an improvement.
+  auto a = make_results("a.json", ctx, {{"x", around(100, 0.01), {{"forks_per_s", around(1000, 0.01)}}, ""}});
+  auto down = make_results("b.json", ctx, {{"x", around(100, 0.01, 10, 1), {{"forks_per_s", around(900, 0.01, 10, 1)}}, ""}});
+  auto up = make_results("c.json", ctx, {{"x", around(100, 0.01, 10, 1), {{"forks_per_s", around(1100, 0.01, 10, 1)}}, ""}});
+  EXPECT_EQ(row(run(a, down), "x", "forks_per_s").verdict, Verdict::regression);
+  EXPECT_EQ(row(run(a, up), "x", "forks_per_s").verdict, Verdict::improvement);
+  // And real_time (lower is better) 10% faster is an improvement.
+  auto faster = make_results("d.json", ctx, {{"x", around(90, 0.01, 10, 1), {}, ""}});
+  EXPECT_EQ(row(run(a, faster), "x", "real_time").verdict, Verdict::improvement);
+}
+
+TEST(Compare, AbsentSkippedAndFailedBenchmarks) {
+  auto ctx = host_context();
+  auto a = make_results("a.json", ctx,
+                        {{"both", around(10, 0.01), {}, ""},
+                         {"gone", around(10, 0.01), {}, ""},
+                         {"skip2", {}, {}, "skipped: no THP"},
+                         {"breaks", around(10, 0.01), {}, ""},
+                         {"skip_new", around(10, 0.01), {}, ""}});
+  auto b = make_results("b.json", ctx,
+                        {{"both", around(10, 0.01, 10, 1), {}, ""},
+                         {"skip2", {}, {}, "skipped: no THP"},
+                         {"breaks", {}, {}, "error: child 3 lost its mapping"},
+                         {"skip_new", {}, {}, "skipped: no KSM"},
+                         {"fresh", around(10, 0.01), {}, ""}});
+  auto c = run(a, b);
+  EXPECT_EQ(bench(c, "both").verdict, Verdict::no_change);
+  EXPECT_EQ(bench(c, "gone").verdict, Verdict::only_in_base);
+  EXPECT_EQ(bench(c, "fresh").verdict, Verdict::only_in_new);
+  EXPECT_EQ(bench(c, "skip2").verdict, Verdict::skipped);
+  EXPECT_EQ(bench(c, "skip2").reason, "no THP");
+  EXPECT_EQ(bench(c, "skip_new").verdict, Verdict::only_in_base);
+  EXPECT_NE(bench(c, "skip_new").reason.find("skipped: no KSM"), std::string::npos);
+  EXPECT_EQ(bench(c, "breaks").verdict, Verdict::error);
+  EXPECT_EQ(bench(c, "breaks").reason, "failed in new: child 3 lost its mapping");
+  EXPECT_TRUE(c.regressed());  // a correctness failure fails the gate
+  // Display order: failures and regressions first.
+  EXPECT_EQ(c.sorted().front()->name, "breaks");
+}
+
+TEST(Compare, IncompatibleHostsAreRefusedWithTheDifferences) {
+  auto r = compare::compare(load("base.json"), load("other_host.json"), {});
+  ASSERT_FALSE(r);
+  const std::string& m = r.status().message();
+  EXPECT_NE(m.find("refusing to compare"), std::string::npos) << m;
+  EXPECT_NE(m.find("arch: x86_64 vs aarch64"), std::string::npos) << m;
+  EXPECT_NE(m.find("host: CPU model"), std::string::npos) << m;
+  EXPECT_NE(m.find("host: CPUs: 2 vs 8"), std::string::npos) << m;
+  EXPECT_NE(m.find("thp.enabled: madvise vs never"), std::string::npos) << m;
+  EXPECT_NE(m.find("--force"), std::string::npos) << m;
+  EXPECT_EQ(m.find("pages_sharing"), std::string::npos) << "KSM statistics are not settings: " << m;
+
+  compare::Options force;
+  force.force = true;
+  auto c = run(load("base.json"), load("other_host.json"), force);
+  EXPECT_TRUE(c.forced);
+  EXPECT_EQ(c.incompatibilities.size(), 4u);
+}
+
+TEST(Compare, EmulatedVsNativeIsRefused) {
+  auto ctx = host_context();
+  auto emu = host_context();
+  emu["emulation"] = "qemu-tcg";
+  auto r = compare::compare(make_results("a.json", ctx, {{"x", around(10, 0.01), {}, ""}}),
+                            make_results("b.json", emu, {{"x", around(10, 0.01), {}, ""}}), {});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("emulation: none vs qemu-tcg"), std::string::npos) << r.status().message();
+  // KSM knob values too.
+  auto knob = host_context();
+  knob["ksm.run"] = "1";
+  auto k = compare::compare(make_results("a.json", ctx, {{"x", around(10, 0.01), {}, ""}}),
+                            make_results("b.json", knob, {{"x", around(10, 0.01), {}, ""}}), {});
+  ASSERT_FALSE(k);
+  EXPECT_NE(k.status().message().find("ksm.run: 0 vs 1"), std::string::npos);
+}
+
+TEST(Compare, MismatchedUnitsAreAnInputError) {
+  auto r = compare::compare(load("base.json"), load("mismatched_units.json"), {});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.status().message().find("mismatched time units"), std::string::npos);
+}
+
+TEST(Compare, PlainGoogleBenchmarkFilesCompareWithANote) {
+  auto c = run(load("plain_gbench.json"), load("plain_gbench.json"));
+  bool noted = false;
+  for (const auto& n : c.notes) noted = noted || n.find("compatibility not checked") != std::string::npos;
+  EXPECT_TRUE(noted);
+  EXPECT_FALSE(c.regressed());
+}
+
+TEST(Compare, TooFewRepetitionsForTheFamilyIsNoted) {
+  auto ctx = host_context();
+  std::vector<rmapbench::testing::SyntheticBench> a, b;
+  for (int i = 0; i < 8; ++i) {
+    a.push_back({"x" + std::to_string(i), around(10, 0.01, 5), {}, ""});
+    b.push_back({"x" + std::to_string(i), around(11, 0.01, 5, 1), {}, ""});
+  }
+  auto c = run(make_results("a.json", ctx, a), make_results("b.json", ctx, b));
+  // 5 vs 5 repetitions: the smallest p is 2/252 = 0.0079 > 0.05/8.
+  bool noted = false;
+  for (const auto& n : c.notes) noted = noted || n.find("smallest possible p") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
+TEST(Compare, HolmIsAvailable) {
+  compare::Options o;
+  o.correction = compare::Correction::holm;
+  auto c = run(load("base.json"), load("shift5.json"), o);
+  EXPECT_EQ(row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time").verdict, Verdict::regression);
+  EXPECT_NE(c.test_description().find("Holm-Bonferroni"), std::string::npos);
+}
+
+TEST(CompareOptions, Parse) {
+  compare::Options o;
+  std::vector<std::string> args = {"--threshold", "3%", "--threshold=fork_us=5", "--alpha", "0.01",
+                                   "--correction", "holm", "--force", "--max-cv=15", "--min-repetitions", "7", "FILE"};
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto r = compare::parse_option(args, i, o);
+    if (args[i] == "FILE") {
+      EXPECT_FALSE(r);
+    } else {
+      ASSERT_TRUE(r);
+      EXPECT_EQ(*r, "") << args[i];
+    }
+  }
+  EXPECT_DOUBLE_EQ(o.threshold_pct, 3);
+  EXPECT_DOUBLE_EQ(o.threshold_for("fork_us"), 5);
+  EXPECT_DOUBLE_EQ(o.threshold_for("exit_us"), 3);
+  EXPECT_DOUBLE_EQ(o.alpha, 0.01);
+  EXPECT_EQ(o.correction, compare::Correction::holm);
+  EXPECT_TRUE(o.force);
+  EXPECT_DOUBLE_EQ(o.max_cv_pct, 15);
+  EXPECT_EQ(o.min_repetitions, 7);
+
+  for (std::vector<std::string> bad : {std::vector<std::string>{"--threshold", "x"}, {"--threshold", "=5"},
+                                       {"--alpha", "1.5"}, {"--correction", "bonferroni"}, {"--threshold"},
+                                       {"--min-repetitions", "2.5"}}) {
+    size_t i = 0;
+    compare::Options p;
+    auto r = compare::parse_option(bad, i, p);
+    ASSERT_TRUE(r);
+    EXPECT_NE(*r, "") << bad[0];
+  }
+}
+
+TEST(HostFingerprint, StableAndDocumented) {
+  auto ctx = host_context();
+  std::map<std::string, std::string> c;
+  for (auto it = ctx.begin(); it != ctx.end(); ++it) c[it.key()] = it.value().get<std::string>();
+  auto fp = baseline::fingerprint(c);
+  ASSERT_TRUE(fp);
+  EXPECT_EQ(fp->canonical(),
+            "cpu_model=Intel(R) Xeon(R) CPU E5-2690 v4 @ 2.60GHz\ncpus=2\nnuma=numa_node0_cpus=0-1;numa_nodes=1;\n"
+            "mem_gib=8\n");
+  EXPECT_EQ(fp->id().size(), 12u);
+  // Memory moves a little between kernels; the id does not.
+  c["mem_total_bytes"] = "8300000000";
+  c["numa_node0_memory_bytes"] = "123";
+  c["kernel_release"] = "6.9.0";
+  c["hostname"] = "elsewhere";
+  EXPECT_EQ(baseline::fingerprint(c)->id(), fp->id());
+  c["cpus_online"] = "4";
+  EXPECT_NE(baseline::fingerprint(c)->id(), fp->id());
+  EXPECT_FALSE(baseline::fingerprint({}));
+}
+
+TEST(Baseline, Location) {
+  auto r = load("base.json");
+  auto where = baseline::locate(r);
+  ASSERT_TRUE(where) << where.status().message();
+  EXPECT_EQ(where->relative_path(), "x86_64/" + where->host_id + "/6.1.0-13-amd64-stock.json");
+  auto plain = load("plain_gbench.json");
+  auto nowhere = baseline::locate(plain);
+  ASSERT_FALSE(nowhere);
+  EXPECT_NE(nowhere.status().message().find("not an rmapbench result"), std::string::npos);
+  EXPECT_EQ(baseline::sanitize("a/b c"), "a_b_c");
+  EXPECT_EQ(baseline::sanitize(".."), "_..");
+}
