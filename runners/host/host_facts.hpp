@@ -19,6 +19,7 @@ struct Fact {
 struct Warning {
   std::string problem;  // "cpufreq governor is 'powersave'"
   std::string fix;      // "cpupower frequency-set -g performance"
+  bool mild = false;    // worth knowing, but results stay usable (e.g. ASLR on)
 };
 
 struct NumaNode {
@@ -50,6 +51,16 @@ struct HostFacts {
   std::string variant;                        // detected kernel variant label ("stock", "anon_vma_lazy")
   bool slab_counters_readable = false;
   std::string slab_counters_reason;           // why not, when not
+
+  // Details behind the facts above; the context key is in brackets.
+  std::string turbo;                          // [turbo] "on", "off", "unknown (...)"
+  std::string emulation_evidence;             // [emulation_evidence] what the emulation verdict rests on
+  std::string tracefs_path;                   // [tracefs] mount point, or why unavailable
+  std::map<std::string, std::string> trace_subsystems;  // [trace.migrate] "present" / "absent" / "unknown (...)"
+  std::string debugfs_path;                   // [debugfs] mount point, or why unavailable
+  std::string split_huge_pages;               // [debugfs.split_huge_pages] "writable", "EPERM (lockdown)", ...
+  std::string lockdown_source;                // [lockdown_source] where the lockdown value came from
+  std::string slab_counters_source;           // [slab_counters] "/sys/kernel/slab" or "/proc/slabinfo" when readable
 };
 
 // Probed on first call, cached for the process.
