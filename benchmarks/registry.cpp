@@ -1,6 +1,8 @@
 #include "registry.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <regex>
 
 namespace rmapbench {
 
@@ -10,7 +12,7 @@ std::vector<WorkloadInfo>& mutable_workloads() {
   return all;
 }
 std::vector<std::string>* g_registered_names = nullptr;
-const std::map<std::string, std::vector<long>>* g_overrides = nullptr;
+const Selection* g_selection = nullptr;
 }  // namespace
 
 const char* profile_name(Profile p) { return p == Profile::quick ? "quick" : "full"; }
@@ -40,37 +42,43 @@ std::optional<std::string> unmet_requirement(const WorkloadInfo& w) {
 benchmark::internal::Benchmark* Registrar::add(const std::string& name,
                                                 std::function<void(benchmark::State&)> fn) {
   const WorkloadInfo* workload = &workload_;
-  auto* b = benchmark::RegisterBenchmark(name.c_str(), [workload, fn](benchmark::State& state) {
+  auto body = [workload, fn](benchmark::State& state) {
     if (auto reason = unmet_requirement(*workload)) {
       skip(state, *reason);
       return;
     }
     fn(state);
-  });
+  };
+  const bool wanted = !g_selection || !g_selection->wanted || g_selection->wanted(name);
+  if (!wanted) {
+    // Not given to Google Benchmark, but the caller may still configure it.
+    static std::vector<std::unique_ptr<benchmark::internal::Benchmark>> unselected;
+    unselected.push_back(std::make_unique<benchmark::internal::FunctionBenchmark>(name.c_str(), +[](benchmark::State&) {}));
+    return unselected.back().get();
+  }
+  auto* b = benchmark::RegisterBenchmark(name.c_str(), body);
   b->UseManualTime()->Unit(benchmark::kMicrosecond);
-  b->MinTime(profile_ == Profile::quick ? 0.05 : 0.5);
   if (g_registered_names) g_registered_names->push_back(name);
   return b;
 }
 
 std::vector<long> Registrar::sweep(const std::string& param, std::vector<long> quick, std::vector<long> full) const {
-  if (g_overrides) {
-    auto it = g_overrides->find(param);
-    if (it != g_overrides->end()) return it->second;
+  if (g_selection) {
+    auto it = g_selection->sweeps.find(param);
+    if (it != g_selection->sweeps.end()) return it->second;
   }
   return profile_ == Profile::quick ? quick : full;
 }
 
-std::vector<std::string> register_all_benchmarks(Profile profile,
-                                                 const std::map<std::string, std::vector<long>>& overrides) {
+std::vector<std::string> register_all_benchmarks(const Selection& selection) {
   std::vector<std::string> names;
   g_registered_names = &names;
-  g_overrides = &overrides;
+  g_selection = &selection;
   for (const auto& w : workloads()) {
-    Registrar r(w, profile);
+    Registrar r(w, selection.profile);
     w.register_benchmarks(r);
   }
-  g_overrides = nullptr;
+  g_selection = nullptr;
   g_registered_names = nullptr;
   return names;
 }
@@ -98,5 +106,12 @@ void set_notes(benchmark::State& state, const std::vector<std::string>& notes) {
     label += n;
   }
   if (!label.empty()) state.SetLabel(label);
+}
+}  // namespace rmapbench
+
+namespace rmapbench {
+std::string suite_benchmark_name(const std::string& name) {
+  static const std::regex added_by_google_benchmark("(/iterations:[0-9]+)?(/manual_time)?$");
+  return std::regex_replace(name, added_by_google_benchmark, "");
 }
 }  // namespace rmapbench

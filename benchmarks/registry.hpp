@@ -67,9 +67,16 @@ const std::vector<WorkloadInfo>& workloads();
 
 // Registers the benchmarks of every workload with Google Benchmark. Returns
 // the full names registered, in order (used to validate --filter).
-// `overrides` maps a sweep parameter to the values the user asked for.
-std::vector<std::string> register_all_benchmarks(Profile profile,
-                                                 const std::map<std::string, std::vector<long>>& overrides = {});
+// Which benchmarks a run registers with Google Benchmark.
+struct Selection {
+  Profile profile = Profile::quick;
+  std::map<std::string, std::vector<long>> sweeps;  // user overrides of sweep values
+  std::function<bool(const std::string&)> wanted;  // by benchmark name; empty: all
+};
+
+// Registers the selected benchmarks of every workload with Google Benchmark.
+// Returns their names, in order.
+std::vector<std::string> register_all_benchmarks(const Selection& selection);
 
 // Why a workload cannot run on this host, or nullopt if it can.
 std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
@@ -92,4 +99,10 @@ namespace rmapbench {
 // Notes a benchmark attaches to its result (as its label): why a counter is
 // absent, how an operation was triggered. Empty notes are dropped.
 void set_notes(benchmark::State& state, const std::vector<std::string>& notes);
+}  // namespace rmapbench
+
+namespace rmapbench {
+// Google Benchmark appends "/iterations:N" and "/manual_time" to names; the
+// suite's names (list, filter, results) are without it.
+std::string suite_benchmark_name(const std::string& google_benchmark_name);
 }  // namespace rmapbench

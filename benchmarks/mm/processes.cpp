@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "benchmarks/metrics.hpp"
 
@@ -147,21 +148,35 @@ Result<ForkTimes> ForkTimer::fork_exit_wait() {
 
 // --------------------------------------------------------------- ChildGroup
 
+namespace {
+
+struct Pipe {
+  int read = -1, write = -1;
+  ~Pipe() {
+    close_fd(read);
+    close_fd(write);
+  }
+  Status open() {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return Status::from_errno("pipe");
+    read = fds[0];
+    write = fds[1];
+    return Status::ok();
+  }
+  int take_read() { return std::exchange(read, -1); }
+  int take_write() { return std::exchange(write, -1); }
+};
+
+}  // namespace
+
 Result<ChildGroup> ChildGroup::spawn(long count, Body body, Body check) {
+  // ready: children -> parent, one byte after `body`; go: parent -> children,
+  // one byte each starts `check`; checked: one byte after it; exit: EOF ends
+  // them; report: their messages.
+  Pipe ready, go, checked, exit, report;
+  for (Pipe* p : {&ready, &go, &checked, &exit, &report})
+    if (Status s = p->open(); s.failed()) return s;
   ChildGroup group;
-  int release_pipe[2], report_pipe[2], ready_pipe[2];
-  if (pipe2(release_pipe, O_CLOEXEC) != 0) return Status::from_errno("pipe");
-  if (pipe2(report_pipe, O_CLOEXEC) != 0) {
-    close(release_pipe[0]);
-    close(release_pipe[1]);
-    return Status::from_errno("pipe");
-  }
-  if (pipe2(ready_pipe, O_CLOEXEC) != 0) {
-    for (int fd : {release_pipe[0], release_pipe[1], report_pipe[0], report_pipe[1]}) close(fd);
-    return Status::from_errno("pipe");
-  }
-  group.release_fd_ = release_pipe[1];
-  group.report_fd_ = report_pipe[0];
   const pid_t parent = getpid();
   group.pids_.reserve(static_cast<size_t>(count));
   Status failure;
@@ -173,59 +188,69 @@ Result<ChildGroup> ChildGroup::spawn(long count, Body body, Body check) {
     }
     if (pid == 0) {
       die_with_parent(parent);
-      close(release_pipe[1]);
-      close(report_pipe[0]);
-      close(ready_pipe[0]);
       auto say = [&](const Status& s) {
         std::string msg = fmt::format("sharer {} (pid {}): {}\n", i, getpid(), s.message());
         if (msg.size() > 500) msg.resize(500);  // one atomic pipe write
-        write_all(report_pipe[1], msg.data(), msg.size());
+        write_all(report.write, msg.data(), msg.size());
+      };
+      auto signal_parent = [](int fd, bool ok) {
+        char c = ok ? 'R' : 'F';
+        write_all(fd, &c, 1);
       };
       Status s = body ? body(i) : Status::ok();
-      char ready = s.failed() ? 'F' : 'R';
       if (s.failed()) say(s);
-      write_all(ready_pipe[1], &ready, 1);
+      signal_parent(ready.write, !s.failed());
       if (s.failed()) _exit(1);
       char c;
-      while (read(release_pipe[0], &c, 1) < 0 && errno == EINTR) {
+      ssize_t n;
+      while ((n = read(go.read, &c, 1)) < 0 && errno == EINTR) {
       }
-      s = check ? check(i) : Status::ok();
-      if (s.failed()) {
-        say(s);
-        _exit(1);
+      bool ok = true;
+      if (n == 1) {
+        s = check ? check(i) : Status::ok();
+        if (s.failed()) say(s);
+        ok = !s.failed();
+        signal_parent(checked.write, ok);
+        // One byte each, not EOF: later forks elsewhere in the run may
+        // hold copies of the write end.
+        while (read(exit.read, &c, 1) < 0 && errno == EINTR) {
+        }
       }
-      _exit(0);
+      _exit(ok ? 0 : 1);
     }
     group.pids_.push_back(pid);
   }
-  close(release_pipe[0]);
-  close(report_pipe[1]);
-  close(ready_pipe[1]);
+  group.check_fd_ = go.take_write();
+  group.checked_fd_ = checked.take_read();
+  group.exit_fd_ = exit.take_write();
+  group.report_fd_ = report.take_read();
+  close_fd(ready.write);
+  close_fd(checked.write);
+  close_fd(report.write);
   // Wait until each spawned child finished its body.
-  size_t ready = 0, failed = 0;
+  size_t ok = 0, failed = 0;
   char c;
-  while (ready + failed < group.pids_.size() && read_all(ready_pipe[0], &c, 1) == 1) (c == 'R' ? ready : failed)++;
-  close(ready_pipe[0]);
+  while (ok + failed < group.pids_.size() && read_all(ready.read, &c, 1) == 1) (c == 'R' ? ok : failed)++;
   if (failure.failed()) return failure;
-  if (failed > 0 || ready < group.pids_.size()) {
-    char buf[512] = {};
-    ssize_t n = read(group.report_fd_, buf, sizeof buf - 1);
-    return Status::error(n > 0 ? std::string(buf, static_cast<size_t>(n))
-                               : fmt::format("{} sharers failed to set up", group.pids_.size() - ready));
-  }
+  if (failed > 0 || ok < group.pids_.size())
+    return group.collect_messages(Status::error(fmt::format("{} of {} sharers failed to set up", group.pids_.size() - ok,
+                                                            group.pids_.size())));
   return group;
 }
 
 ChildGroup::ChildGroup(ChildGroup&& o) noexcept
-    : pids_(std::move(o.pids_)), release_fd_(o.release_fd_), report_fd_(o.report_fd_) {
+    : pids_(std::move(o.pids_)),
+      check_fd_(std::exchange(o.check_fd_, -1)),
+      checked_fd_(std::exchange(o.checked_fd_, -1)),
+      exit_fd_(std::exchange(o.exit_fd_, -1)),
+      report_fd_(std::exchange(o.report_fd_, -1)),
+      checked_(o.checked_) {
   o.pids_.clear();
-  o.release_fd_ = o.report_fd_ = -1;
 }
 
 ChildGroup::~ChildGroup() {
   kill_all();
-  close_fd(release_fd_);
-  close_fd(report_fd_);
+  for (int* fd : {&check_fd_, &checked_fd_, &exit_fd_, &report_fd_}) close_fd(*fd);
 }
 
 void ChildGroup::kill_all() {
@@ -236,28 +261,49 @@ void ChildGroup::kill_all() {
   pids_.clear();
 }
 
+Status ChildGroup::collect_messages(Status first) {
+  if (!first.failed()) return first;
+  // Children write their messages before signalling, so they are there now.
+  std::string messages;
+  char buf[4096];
+  int flags = fcntl(report_fd_, F_GETFL);
+  fcntl(report_fd_, F_SETFL, flags | O_NONBLOCK);
+  ssize_t n;
+  while ((n = read(report_fd_, buf, sizeof buf)) > 0) messages.append(buf, static_cast<size_t>(n));
+  fcntl(report_fd_, F_SETFL, flags);
+  while (!messages.empty() && messages.back() == '\n') messages.pop_back();
+  return messages.empty() ? first : Status::error(messages);
+}
+
+Status ChildGroup::check() {
+  checked_ = true;
+  const std::string go(pids_.size(), 'c');
+  if (!write_all(check_fd_, go.data(), go.size())) return Status::from_errno("starting the sharers' checks");
+  size_t ok = 0, failed = 0;
+  char c;
+  while (ok + failed < pids_.size() && read_all(checked_fd_, &c, 1) == 1) (c == 'R' ? ok : failed)++;
+  if (failed > 0 || ok < pids_.size())
+    return collect_messages(Status::error(fmt::format("{} of {} sharers failed their check", pids_.size() - ok, pids_.size())));
+  return Status::ok();
+}
+
 Status ChildGroup::release() {
-  close_fd(release_fd_);  // EOF wakes every child
-  Status first;
+  Status first = checked_ ? Status::ok() : check();
+  const std::string go(pids_.size(), 'x');
+  if (!write_all(exit_fd_, go.data(), go.size()) && !first.failed()) first = Status::from_errno("releasing the sharers");
   for (pid_t pid : pids_) {
     Status s = reap(pid, "sharer");
     if (s.failed() && !first.failed()) first = s;
   }
   pids_.clear();
-  if (first.failed()) {
-    std::string messages;
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(report_fd_, buf, sizeof buf)) > 0) messages.append(buf, static_cast<size_t>(n));
-    if (!messages.empty()) {
-      if (messages.back() == '\n') messages.pop_back();
-      return Status::error(messages);
-    }
-  }
-  return first;
+  return collect_messages(first);
 }
 
 // -------------------------------------------------------------------- Agent
+
+namespace {
+constexpr int kAgentStop = -1;  // request ops of workloads are >= 0
+}  // namespace
 
 AgentReply reply_ok(std::initializer_list<double> values) {
   AgentReply r;
@@ -318,7 +364,7 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
     write_all(reply_pipe[1], &ready, sizeof ready);
     if (s.failed()) _exit(1);
     AgentRequest req;
-    while (read_all(request_pipe[0], &req, sizeof req) == sizeof req) {
+    while (read_all(request_pipe[0], &req, sizeof req) == sizeof req && req.op != kAgentStop) {
       AgentReply r = handler(req);
       if (!write_all(reply_pipe[1], &r, sizeof r)) break;
     }
@@ -343,7 +389,12 @@ Agent::Agent(Agent&& o) noexcept : pid_(o.pid_), request_fd_(o.request_fd_), rep
 }
 
 Agent::~Agent() {
-  close_fd(request_fd_);  // EOF ends the leaf's loop; the chain unwinds
+  // An explicit stop, not EOF: processes forked since may hold the write end.
+  if (request_fd_ >= 0) {
+    AgentRequest stop{kAgentStop, 0};
+    write_all(request_fd_, &stop, sizeof stop);
+  }
+  close_fd(request_fd_);
   close_fd(reply_fd_);
   if (pid_ > 0) {
     int status;

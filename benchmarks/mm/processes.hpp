@@ -55,8 +55,9 @@ std::string describe_wait_status(int status);
 
 // N children that hold the parent's mappings while something is measured.
 // Each runs `body` right after fork (e.g. unmap all but its share), then
-// blocks until release(); then it runs `check` (e.g. verify its data) and
-// exits 0, or 1 with the message sent back to the parent.
+// blocks. check() makes every child run `check` (e.g. verify its data) and
+// report; release() lets them exit (and runs check() first if it was not
+// called, so a check is never skipped), then reaps them.
 class ChildGroup {
  public:
   using Body = std::function<Status(long index)>;
@@ -67,15 +68,22 @@ class ChildGroup {
   ~ChildGroup();  // kills and reaps whatever is left
   long size() const { return static_cast<long>(pids_.size()); }
   const std::vector<pid_t>& pids() const { return pids_; }
-  // Lets the children run `check` and exit; the first failure is returned.
+  // Every child runs `check`; the first failure is returned. Children stay.
+  Status check();
+  // Children exit and are reaped; the first failure (of check or exit) is
+  // returned. Time this to time the children's exit alone.
   Status release();
 
  private:
   ChildGroup() = default;
   void kill_all();
   std::vector<pid_t> pids_;
-  int release_fd_ = -1;  // write end; children block reading the other end
+  Status collect_messages(Status first);
+  int check_fd_ = -1;    // write end: one byte per child starts its check
+  int checked_fd_ = -1;  // read end: one status byte per child after its check
+  int exit_fd_ = -1;     // write end: closing it lets the children exit
   int report_fd_ = -1;   // read end of the children's messages
+  bool checked_ = false;
 };
 
 struct AgentRequest {

@@ -44,8 +44,13 @@ void run(benchmark::State& state, long children) {
       fail(state, group.status().message());
       break;
     }
+    if (Status checked = group->check(); checked.failed()) {
+      fail(state, checked.message());
+      break;
+    }
+    const int64_t exiting = mm::monotonic_ns();
     Status released = group->release();
-    teardown_ns += static_cast<double>(mm::monotonic_ns() - spawned);
+    teardown_ns += static_cast<double>(mm::monotonic_ns() - exiting);
     if (released.failed()) {
       fail(state, released.message());
       break;

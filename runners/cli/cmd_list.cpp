@@ -60,7 +60,7 @@ int list_command(const std::vector<std::string>& args) {
       return usage_error("list", "unknown option '" + args[i] + "'");
     }
   }
-  const std::vector<std::string> names = with_benchmarks ? register_all_benchmarks(profile) : std::vector<std::string>{};
+  const std::vector<std::string> names = with_benchmarks ? register_all_benchmarks(Selection{profile, {}, {}}) : std::vector<std::string>{};
   auto names_of = [&](const std::string& workload) {
     std::vector<std::string> mine;
     for (const auto& n : names)

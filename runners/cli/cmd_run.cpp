@@ -11,12 +11,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <sstream>
 
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/status.hpp"
 #include "benchmarks/registry.hpp"
 #include "runners/cli/command.hpp"
 #include "runners/cli/progress_reporter.hpp"
+#include "runners/cli/run_options.hpp"
 #include "runners/host/host_facts.hpp"
 
 namespace rmapbench::cli {
@@ -60,104 +62,12 @@ Exit status:
        marked "rmapbench.complete": "false"
 )";
 
-struct RunOptions {
-  std::string filter;
-  Profile profile = Profile::quick;
-  int repetitions = 0;  // 0: by profile
-  std::string variant;
-  std::string out;
-  bool quiet = false;
-  std::map<std::string, std::vector<long>> sweeps;
-  std::vector<std::string> benchmark_flags;
-};
-
-// Parses "--opt=value" and "--opt value"; returns the value or nullopt.
-std::optional<std::string> option_value(const std::vector<std::string>& args, size_t& i, const std::string& name) {
-  const std::string& a = args[i];
-  if (a == name) {
-    if (i + 1 >= args.size()) throw std::invalid_argument(name + " needs a value");
-    return args[++i];
-  }
-  if (a.rfind(name + "=", 0) == 0) return a.substr(name.size() + 1);
-  return std::nullopt;
-}
-
-std::vector<long> parse_long_list(const std::string& text, const std::string& what) {
-  std::vector<long> values;
-  size_t pos = 0;
-  while (pos <= text.size()) {
-    size_t comma = text.find(',', pos);
-    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    size_t used = 0;
-    long v = 0;
-    try {
-      v = std::stol(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (item.empty() || used != item.size() || v < 0)
-      throw std::invalid_argument(fmt::format("{}: '{}' is not a non-negative integer", what, item));
-    values.push_back(v);
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return values;
-}
-
-RunOptions parse_options(const std::vector<std::string>& args) {
-  RunOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (auto v = option_value(args, i, "--filter")) {
-      o.filter = *v;
-    } else if (auto v = option_value(args, i, "--profile")) {
-      auto p = parse_profile(*v);
-      if (!p) throw std::invalid_argument(fmt::format("unknown profile '{}' (quick or full)", *v));
-      o.profile = *p;
-    } else if (auto v = option_value(args, i, "--repetitions")) {
-      auto list = parse_long_list(*v, "--repetitions");
-      if (list.size() != 1 || list[0] < 1 || list[0] > 1000)
-        throw std::invalid_argument("--repetitions must be one integer from 1 to 1000");
-      o.repetitions = static_cast<int>(list[0]);
-    } else if (auto v = option_value(args, i, "--variant")) {
-      if (v->empty() || v->find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
-                            std::string::npos)
-        throw std::invalid_argument("--variant takes letters, digits, '.', '_' and '-' only");
-      o.variant = *v;
-    } else if (auto v = option_value(args, i, "--out")) {
-      o.out = *v;
-    } else if (auto v = option_value(args, i, "--benchmark_out")) {
-      o.out = *v;
-    } else if (auto v = option_value(args, i, "--sweep")) {
-      const size_t eq = v->find('=');
-      if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--sweep takes NAME=V1,V2,...");
-      o.sweeps[v->substr(0, eq)] = parse_long_list(v->substr(eq + 1), "--sweep " + v->substr(0, eq));
-    } else if (a == "--quiet" || a == "-q") {
-      o.quiet = true;
-    } else if (a.rfind("--benchmark_", 0) == 0) {
-      o.benchmark_flags.push_back(a);
-    } else {
-      throw std::invalid_argument(fmt::format("unknown option '{}'", a));
-    }
-  }
-  if (o.repetitions == 0) o.repetitions = o.profile == Profile::quick ? 5 : 10;
-  return o;
-}
-
-std::string sanitize(std::string s) {
-  for (char& c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '_';
-  return s;
-}
-
 std::string default_out_path(const host::HostFacts& h, const std::string& variant, Profile profile) {
   const char* dir = std::getenv("RMAPBENCH_RESULTS_DIR");
   std::time_t now = std::time(nullptr);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", std::gmtime(&now));
-  std::string host = h.hostname.substr(0, h.hostname.find('.'));
-  return fmt::format("{}/{}-{}-{}-{}-{}.json", dir && *dir ? dir : "results", sanitize(host), sanitize(h.kernel_release),
-                     sanitize(variant), profile_name(profile), stamp);
+  return results_file_name(dir && *dir ? dir : "results", h.hostname, h.kernel_release, variant, profile, stamp);
 }
 
 // Proves the output can be written before spending minutes on the run.
@@ -173,13 +83,6 @@ Status prepare_output(const std::string& out) {
   return Status::ok();
 }
 
-bool name_matches(const std::string& filter, const std::string& name) {
-  if (filter.empty()) return true;
-  const bool negate = filter[0] == '-';
-  std::regex re(negate ? filter.substr(1) : filter, std::regex::extended);
-  return std::regex_search(name, re) != negate;
-}
-
 std::string compiler_id() {
 #if defined(__clang__)
   return fmt::format("clang {}", __clang_version__);
@@ -190,19 +93,32 @@ std::string compiler_id() {
 #endif
 }
 
+// Google Benchmark 1.7 writes NaN / Infinity for undefined aggregates (the
+// CV of an all-zero counter), which is not JSON; those become null.
+std::string without_non_finite_numbers(const std::string& text) {
+  static const std::regex non_finite(R"(:\s*-?(NaN|nan|Infinity|inf)(\s*[,\n}]))");
+  return std::regex_replace(text, non_finite, ": null$2");
+}
+
 // Adds what only the end of the run knows, then renames into place.
 Status finalize_results(const std::string& partial, const std::string& out, bool complete) {
   nlohmann::json j;
   {
     std::ifstream in(partial);
     if (!in) return Status::from_errno("cannot read back " + partial);
+    std::stringstream text;
+    text << in.rdbuf();
     try {
-      in >> j;
+      j = nlohmann::json::parse(without_non_finite_numbers(text.str()));
     } catch (const std::exception& e) {
       return Status::error(fmt::format("{} is not valid JSON after the run: {}", partial, e.what()));
     }
   }
   j["context"]["rmapbench.complete"] = complete ? "true" : "false";
+  for (auto& b : j["benchmarks"]) {
+    for (const char* key : {"name", "run_name"})
+      if (b.contains(key) && b[key].is_string()) b[key] = suite_benchmark_name(b[key].get<std::string>());
+  }
   {
     std::ofstream o(partial, std::ios::trunc);
     o << j.dump(2) << "\n";
@@ -221,21 +137,21 @@ Status finalize_results(const std::string& partial, const std::string& out, bool
 int run_command(const std::vector<std::string>& args) {
   RunOptions o;
   try {
-    o = parse_options(args);
+    o = parse_run_options(args);
   } catch (const std::invalid_argument& e) {
     return usage_error("run", e.what());
   }
   if (!o.filter.empty()) {
     try {
-      (void)name_matches(o.filter, "");
+      (void)filter_matches(o.filter, "");
     } catch (const std::regex_error& e) {
       return usage_error("run", fmt::format("--filter '{}' is not a valid regular expression: {}", o.filter, e.what()));
     }
   }
 
-  const std::vector<std::string> names = register_all_benchmarks(o.profile, o.sweeps);
-  const size_t selected =
-      static_cast<size_t>(std::count_if(names.begin(), names.end(), [&](const auto& n) { return name_matches(o.filter, n); }));
+  Selection selection{o.profile, o.sweeps, [&](const std::string& name) { return filter_matches(o.filter, name); }};
+  const std::vector<std::string> registered = register_all_benchmarks(selection);
+  const size_t selected = registered.size();
   if (selected == 0)
     return usage_error("run", fmt::format("no benchmark matches --filter '{}' in the {} profile; "
                                           "'rmapbench list --benchmarks' shows the names",
@@ -250,7 +166,8 @@ int run_command(const std::vector<std::string>& args) {
   for (const auto& w : host::warnings(facts))
     fmt::print(stderr, "warning: {}\n         fix: {}\n", w.problem, w.fix);
 
-  for (const auto& f : host::context(facts)) benchmark::AddCustomContext(f.key, f.value);
+  for (const auto& f : host::context(facts))
+    if (f.key != "variant") benchmark::AddCustomContext(f.key, f.value);
   benchmark::AddCustomContext("variant", variant);
   benchmark::AddCustomContext("rmapbench.schema_version", "1");
   benchmark::AddCustomContext("rmapbench.version", RMAPBENCH_VERSION);
@@ -263,9 +180,9 @@ int run_command(const std::vector<std::string>& args) {
   std::vector<std::string> gb_args = {"rmapbench",
                                       "--benchmark_repetitions=" + std::to_string(o.repetitions),
                                       "--benchmark_enable_random_interleaving=true",
+                                      o.profile == Profile::quick ? "--benchmark_min_time=0.05" : "--benchmark_min_time=0.5",
                                       "--benchmark_out=" + partial,
                                       "--benchmark_out_format=json"};
-  if (!o.filter.empty()) gb_args.push_back("--benchmark_filter=" + o.filter);
   gb_args.insert(gb_args.end(), o.benchmark_flags.begin(), o.benchmark_flags.end());
   std::vector<char*> argv;
   for (auto& a : gb_args) argv.push_back(a.data());
@@ -286,7 +203,11 @@ int run_command(const std::vector<std::string>& args) {
     fmt::print(stderr, "rmapbench run: {}\n", s.message());
     return kExitUsage;
   }
-  print_summary(stdout, progress.summaries());
+  // Registration order reads as the sweep; the run order was random.
+  std::vector<BenchmarkSummary> summaries = progress.summaries();
+  auto rank = [&](const BenchmarkSummary& s) { return std::find(registered.begin(), registered.end(), s.name) - registered.begin(); };
+  std::stable_sort(summaries.begin(), summaries.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  print_summary(stdout, summaries);
   fmt::print("\n{} benchmarks, {} failed, {} skipped\nresults: {}\n", progress.summaries().size(), progress.failures(),
              progress.skips(), out);
   return progress.failures() > 0 ? kExitFailure : kExitOk;

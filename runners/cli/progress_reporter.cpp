@@ -39,7 +39,7 @@ BenchmarkSummary& ProgressReporter::summary_for(const std::string& name) {
 void ProgressReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const auto& run : runs) {
     if (run.run_type == Run::RT_Aggregate) continue;
-    const std::string name = run.run_name.str();
+    const std::string name = suite_benchmark_name(run.run_name.str());
     BenchmarkSummary& s = summary_for(name);
     ++done_;
     std::string status;
