@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "runners/compare/baseline.hpp"
@@ -311,7 +312,7 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
   if (worst_cv * 100 > o.max_cv_pct && !(r.significant && beyond && std::fabs(r.change_pct) > worst_cv * 100)) {
     r.verdict = Verdict::noisy;
     bool b = r.base->robust_cv * 100 > o.max_cv_pct, n = r.next->robust_cv * 100 > o.max_cv_pct;
-    r.reason = fmt::format("CV {} > {:g}% ({})", pct(worst_cv), o.max_cv_pct, b && n ? "both" : (b ? "base" : "new"));
+    r.reason = fmt::format("robust CV {} > {:g}% ({})", pct(worst_cv), o.max_cv_pct, b && n ? "both" : (b ? "base" : "new"));
     return;
   }
   if (r.significant && beyond) {
@@ -363,6 +364,25 @@ MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* b
   return r;
 }
 
+// The 1-minute load average Google Benchmark recorded when the run started,
+// against the CPU count: a host busy with other work drifts between runs.
+std::optional<std::string> busy_host_note(const results::ResultsFile& f, const char* side) {
+  double load = 0, cpus = 0;
+  try {
+    auto la = nlohmann::json::parse(f.get("load_avg", "[]"));
+    if (!la.is_array() || la.empty() || !la[0].is_number()) return std::nullopt;
+    load = la[0].get<double>();
+    cpus = std::stod(f.get("cpus_online", f.get("num_cpus", "0")));
+  } catch (...) {
+    return std::nullopt;
+  }
+  if (cpus <= 0 || load < cpus) return std::nullopt;
+  return fmt::format("the {} run started with a load average of {:.1f} on {:g} CPUs: other work was running, "
+                     "and timings of separate runs drift with it; re-run on a quiet host before trusting a "
+                     "flag",
+                     side, load, cpus);
+}
+
 }  // namespace
 
 Result<Comparison> compare(const results::ResultsFile& base, const results::ResultsFile& next, const Options& options) {
@@ -391,6 +411,8 @@ Result<Comparison> compare(const results::ResultsFile& base, const results::Resu
   if (std::string e = base.get("emulation"); !e.empty() && e != "none") c.host += ", emulated (" + e + ")";
 
   for (const auto* f : {&base, &next}) c.notes.insert(c.notes.end(), f->notes.begin(), f->notes.end());
+  for (auto [f, side] : {std::pair{&base, "base"}, {&next, "new"}})
+    if (auto note = busy_host_note(*f, side)) c.notes.push_back(*note);
   if (!base.has_rmapbench_context || !next.has_rmapbench_context)
     c.notes.push_back("host compatibility not checked: a file has no rmapbench host facts");
   if (c.base.profile != c.next.profile && !c.base.profile.empty() && !c.next.profile.empty())

@@ -138,7 +138,7 @@ TEST(Compare, NoisyRowsSayWhy) {
   const auto& wide = row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time");
   EXPECT_EQ(wide.verdict, Verdict::noisy);
   EXPECT_NE(wide.reason.find("% > 10% (new)"), std::string::npos) << wide.reason;
-  EXPECT_EQ(wide.reason.rfind("CV ", 0), 0u) << wide.reason;
+  EXPECT_EQ(wide.reason.rfind("robust CV ", 0), 0u) << wide.reason;
 }
 
 TEST(Compare, ChangeLargerThanTheSpreadIsFlaggedDespiteHighCv) {
