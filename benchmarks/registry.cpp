@@ -111,7 +111,8 @@ void set_notes(benchmark::State& state, const std::vector<std::string>& notes) {
 
 namespace rmapbench {
 std::string suite_benchmark_name(const std::string& name) {
-  static const std::regex added_by_google_benchmark("(/iterations:[0-9]+)?(/manual_time)?$");
-  return std::regex_replace(name, added_by_google_benchmark, "");
+  // Aggregates keep their suffix: "X/manual_time_median" -> "X_median".
+  static const std::regex added_by_google_benchmark("(/iterations:[0-9]+)?(/manual_time)?(_mean|_median|_stddev|_cv)?$");
+  return std::regex_replace(name, added_by_google_benchmark, "$3");
 }
 }  // namespace rmapbench
