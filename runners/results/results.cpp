@@ -5,6 +5,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -27,6 +28,40 @@ const std::set<std::string>& builtin_fields() {
       "aggregate_unit", "big_o",         "rms",                       "complexity_n",  "label",
       "skipped",       "skip_message"};
   return f;
+}
+
+// A field of the wrong type or range: parse_results() turns it into an error
+// naming the file (json::value() would throw a type_error, and a cast of an
+// out-of-range double to int is undefined).
+struct Malformed {
+  std::string what;
+};
+
+std::string text_field(const json& e, const char* key, const std::string& dflt, const std::string& where) {
+  auto it = e.find(key);
+  if (it == e.end() || it->is_null()) return dflt;
+  if (!it->is_string()) throw Malformed{where + ": \"" + key + "\" is not a string"};
+  return it->get<std::string>();
+}
+
+double number_field(const json& e, const char* key, double dflt, const std::string& where) {
+  auto it = e.find(key);
+  if (it == e.end() || it->is_null()) return dflt;
+  if (!it->is_number()) throw Malformed{where + ": \"" + key + "\" is not a number"};
+  return it->get<double>();
+}
+
+int int_field(const json& e, const char* key, int dflt, const std::string& where) {
+  double v = number_field(e, key, dflt, where);
+  if (v != std::floor(v) || v < 0 || v > 1e9) throw Malformed{where + ": \"" + key + "\" is not a small whole number"};
+  return static_cast<int>(v);
+}
+
+bool bool_field(const json& e, const char* key, bool dflt, const std::string& where) {
+  auto it = e.find(key);
+  if (it == e.end() || it->is_null()) return dflt;
+  if (!it->is_boolean()) throw Malformed{where + ": \"" + key + "\" is not true or false"};
+  return it->get<bool>();
 }
 
 bool known_time_unit(const std::string& u) { return u == "ns" || u == "us" || u == "ms" || u == "s"; }
@@ -63,9 +98,10 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
       return Status::error(fmt::format("{}: rmapbench.metrics entry '{}' is not an object", path, it.key()));
     MetricInfo info;
     info.declared = true;
-    info.unit = m.value("unit", "");
-    info.help = m.value("help", "");
-    std::string better = m.value("better", "lower");
+    const std::string where = "rmapbench.metrics entry '" + it.key() + "'";
+    info.unit = text_field(m, "unit", "", where);
+    info.help = text_field(m, "help", "", where);
+    std::string better = text_field(m, "better", "lower", where);
     if (better == "lower") {
       info.better = Better::lower;
     } else if (better == "higher") {
@@ -75,7 +111,7 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
           "{}: rmapbench.metrics entry '{}' has unknown direction '{}' (expected lower or higher)", path,
           it.key(), better));
     }
-    std::string kind = m.value("kind", "statistical");
+    std::string kind = text_field(m, "kind", "statistical", where);
     if (kind == "statistical") {
       info.kind = MetricKind::statistical;
     } else if (kind == "exact") {
@@ -210,7 +246,8 @@ Result<ResultsFile> load_results(const std::string& path) {
   return parse_results(*text, path);
 }
 
-Result<ResultsFile> parse_results(std::string_view text, const std::string& path) {
+namespace {
+Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& path) {
   auto fail = [&](const std::string& what) { return Status::error(path + ": " + what); };
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
     return fail(text.empty() ? "empty file (0 bytes), not a results file" : "contains only white space, not a results file");
@@ -270,22 +307,22 @@ Result<ResultsFile> parse_results(std::string_view text, const std::string& path
     std::string where = fmt::format("benchmarks[{}]", i);
     if (!e.is_object()) return fail(where + " is not an object");
     if (!e.contains("name") || !e["name"].is_string()) return fail(where + " has no \"name\"");
-    std::string raw_name = e.value("run_name", e["name"].get<std::string>());
+    std::string raw_name = text_field(e, "run_name", e["name"].get<std::string>(), where);
     if (!e.contains("run_name") && e.contains("aggregate_name")) {
       // Old files without run_name: strip the "_mean" style suffix.
-      std::string suffix = "_" + e["aggregate_name"].get<std::string>();
+      std::string suffix = "_" + text_field(e, "aggregate_name", "", where);
       if (raw_name.size() > suffix.size() && raw_name.ends_with(suffix)) raw_name.resize(raw_name.size() - suffix.size());
     }
     where += fmt::format(" ('{}')", e["name"].get<std::string>());
     std::string key = benchmark_key(raw_name);
-    bool aggregate = e.value("run_type", e.contains("aggregate_name") ? "aggregate" : "iteration") == "aggregate";
+    bool aggregate = text_field(e, "run_type", e.contains("aggregate_name") ? "aggregate" : "iteration", where) == "aggregate";
 
     if (e.contains("repetitions")) {
       if (!e["repetitions"].is_number()) return fail(where + ": \"repetitions\" is not a number");
       if (e["repetitions"].get<double>() <= 0)
         return fail(fmt::format("benchmark '{}' has zero repetitions (\"repetitions\": {})", key, e["repetitions"].dump()));
     }
-    std::string unit = e.value("time_unit", "");
+    std::string unit = text_field(e, "time_unit", "", where);
     if (!known_time_unit(unit))
       return fail(where + (unit.empty() ? ": no \"time_unit\"" : ": unknown time_unit '" + unit + "'"));
 
@@ -300,15 +337,15 @@ Result<ResultsFile> parse_results(std::string_view text, const std::string& path
       return fail(fmt::format("benchmark '{}' mixes time units within the file ('{}' and '{}')", key,
                               p.bench.time_unit, unit));
     }
-    p.bench.threads = e.value("threads", 1);
+    p.bench.threads = int_field(e, "threads", 1, where);
 
     if (aggregate) {
-      p.aggregates.emplace_back(e.value("aggregate_name", ""), &e);
+      p.aggregates.emplace_back(text_field(e, "aggregate_name", "", where), &e);
       continue;
     }
 
-    std::string message = e.value("error_message", "");
-    bool error_flag = e.value("error_occurred", false);
+    std::string message = text_field(e, "error_message", "", where);
+    bool error_flag = bool_field(e, "error_occurred", false, where);
     if (!message.empty() || error_flag) {
       if (message.starts_with(kSkipPrefix)) {
         p.bench.skip_message = message;
@@ -321,13 +358,13 @@ Result<ResultsFile> parse_results(std::string_view text, const std::string& path
     }
 
     Repetition rep;
-    rep.index = e.value("repetition_index", static_cast<int>(p.bench.repetitions.size()));
+    rep.index = int_field(e, "repetition_index", static_cast<int>(p.bench.repetitions.size()), where);
     if (auto [sit, fresh] = p.seen_index.emplace(rep.index, i); !fresh)
       return fail(fmt::format("duplicate benchmark '{}' repetition_index {} (benchmarks[{}] and benchmarks[{}])", key,
                               rep.index, sit->second, i));
     if (!e.contains("real_time") || !e["real_time"].is_number()) return fail(where + ": no numeric \"real_time\"");
     rep.real_time = e["real_time"].get<double>();
-    rep.iterations = e.value("iterations", 0.0);
+    rep.iterations = number_field(e, "iterations", 0.0, where);
     for (auto it = e.begin(); it != e.end(); ++it)
       if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[it.key()] = it.value().get<double>();
     p.bench.repetitions.push_back(std::move(rep));
@@ -347,14 +384,14 @@ Result<ResultsFile> parse_results(std::string_view text, const std::string& path
                                          "median or mean aggregate)",
                                          key));
       Repetition rep;
-      rep.real_time = pick->value("real_time", 0.0);
+      rep.real_time = number_field(*pick, "real_time", 0.0, "benchmark '" + key + "'");
       for (auto it = pick->begin(); it != pick->end(); ++it)
         if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[it.key()] = it.value().get<double>();
       b.repetitions.push_back(std::move(rep));
       b.from_aggregates = true;
-      b.aggregate_of = pick->value("repetitions", 0);
+      b.aggregate_of = int_field(*pick, "repetitions", 0, "benchmark '" + key + "'");
       rf.notes.push_back(fmt::format("{}: '{}' has only aggregates; its {} is used as a single sample", path, key,
-                                     pick->value("aggregate_name", "median")));
+                                     text_field(*pick, "aggregate_name", "median", "benchmark '" + key + "'")));
     }
     if (b.ran()) {
       for (const auto& m : b.metric_names())
@@ -369,6 +406,17 @@ Result<ResultsFile> parse_results(std::string_view text, const std::string& path
   std::sort(rf.notes.begin(), rf.notes.end());
   rf.notes.erase(std::unique(rf.notes.begin(), rf.notes.end()), rf.notes.end());
   return rf;
+}
+}  // namespace
+
+Result<ResultsFile> parse_results(std::string_view text, const std::string& path) {
+  try {
+    return parse_unchecked(text, path);
+  } catch (const Malformed& m) {
+    return Status::error(path + ": " + m.what);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::error(path + ": malformed results file: " + e.what());
+  }
 }
 
 Status check_time_units(const ResultsFile& base, const ResultsFile& next) {

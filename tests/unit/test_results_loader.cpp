@@ -212,3 +212,51 @@ TEST(ResultsLoader, BenchmarkKey) {
   EXPECT_EQ(results::benchmark_key("plain"), "plain");
   EXPECT_EQ(results::benchmark_key("manual_time/x"), "manual_time/x");  // the first component is the workload's
 }
+
+TEST(ResultsLoader, WrongFieldTypesAreErrorsNotCrashes) {
+  auto entry = [](const std::string& field) {
+    return R"({"context": {}, "benchmarks": [{"name": "a", "run_type": "iteration", "repetitions": 1,)"
+           R"( "repetition_index": 0, "real_time": 1, "time_unit": "us", )" +
+           field + "}]}";
+  };
+  EXPECT_NE(parse_error(entry(R"("threads": "four")"), "t.json").find("t.json: benchmarks[0] ('a'): \"threads\" is not a number"),
+            std::string::npos);
+  EXPECT_NE(parse_error(entry(R"("error_occurred": "yes")")).find("\"error_occurred\" is not true or false"),
+            std::string::npos);
+  EXPECT_NE(parse_error(entry(R"("threads": 1e300)")).find("not a small whole number"), std::string::npos);
+  std::string bad_run_type = R"({"context": {}, "benchmarks": [{"name": "a", "run_type": 7, "real_time": 1, "time_unit": "us"}]})";
+  EXPECT_NE(parse_error(bad_run_type).find("\"run_type\" is not a string"), std::string::npos);
+  nlohmann::json ctx = {{"rmapbench.schema_version", "1"}, {"rmapbench.metrics", R"({"x": {"unit": 5}})"}};
+  std::string m = parse_error(rmapbench::testing::results_json(ctx, {{"a", {1, 2}, {}, ""}}), "m.json");
+  EXPECT_NE(m.find("m.json: rmapbench.metrics entry 'x': \"unit\" is not a string"), std::string::npos) << m;
+}
+
+// Truncations at every length and random byte damage (fixed seed): the loader
+// answers with a result or an error message, never a crash or an exception.
+TEST(ResultsLoader, DamagedInputNeverCrashes) {
+  std::string good = rmapbench::testing::results_json(
+      rmapbench::testing::host_context(),
+      {{"w/vmas:1", {1, 2, 3}, {{"forks_per_s", {4, 5, 6}}}, ""}, {"w/skip", {}, {}, "skipped: x"}});
+  for (size_t n = 0; n < good.size(); n += 7) {
+    auto r = results::parse_results(std::string_view(good).substr(0, n), "cut.json");
+    EXPECT_FALSE(r) << n;
+  }
+  uint64_t state = 0x9e3779b97f4a7c15ULL;
+  auto next = [&] {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state;
+  };
+  const std::string alphabet = "{}[]\":,0123456789-.eE ntrufalsx\\";
+  size_t accepted = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string s = good;
+    for (int k = 0; k < 1 + static_cast<int>(next() % 4); ++k) s[next() % s.size()] = alphabet[next() % alphabet.size()];
+    auto r = results::parse_results(s, "damaged.json");
+    if (r) {
+      ++accepted;
+    } else {
+      EXPECT_EQ(r.status().message().rfind("damaged.json: ", 0), 0u) << r.status().message();
+    }
+  }
+  EXPECT_LT(accepted, 3000u);
+}
