@@ -256,6 +256,22 @@ std::string repetition_shortfall(size_t nb, size_t nn, int min) {
   return fmt::format("{} repetitions < {} (new)", nn, min);
 }
 
+// An exact metric is compared exactly only when each side's repetitions all
+// agree; a kernel count that moves between repetitions (system-wide slab
+// activity) is compared statistically instead, and the reason says so.
+bool compared_exactly(const MetricRow& r) {
+  return r.info.kind == MetricKind::exact && r.base && r.next && r.base->min == r.base->max &&
+         r.next->min == r.next->max;
+}
+
+std::string exact_variation(const MetricRow& r) {
+  if (r.info.kind != MetricKind::exact || !r.base || !r.next) return "";
+  for (auto [side, s] : {std::pair{"base", &*r.base}, {"new", &*r.next}})
+    if (s->min != s->max)
+      return fmt::format("exact metric varies within {} ({:g}..{:g}), compared statistically: ", side, s->min, s->max);
+  return "";
+}
+
 // The only place a metric's verdict is decided.
 void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggregates) {
   r.threshold_pct = o.threshold_for(r.metric);
@@ -269,17 +285,10 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
     return worse ? Verdict::regression : Verdict::improvement;
   };
 
-  if (r.info.kind == MetricKind::exact) {
-    // Counted by the kernel: every repetition must agree; then any difference
-    // beyond the metric's own threshold (default: none) counts.
+  if (compared_exactly(r)) {
+    // Counted by the kernel and every repetition agrees: any difference beyond
+    // the metric's own threshold (default: none) counts, no statistics.
     r.threshold_pct = o.metric_threshold_pct.count(r.metric) ? o.metric_threshold_pct.at(r.metric) : 0.0;
-    for (auto [side, s] : {std::pair{"base", &*r.base}, {"new", &*r.next}}) {
-      if (s->min != s->max) {
-        r.verdict = Verdict::noisy;
-        r.reason = fmt::format("exact metric varies within {} ({:g}..{:g})", side, s->min, s->max);
-        return;
-      }
-    }
     double diff = r.next->median - r.base->median;
     double scale = std::max(std::fabs(r.base->median), std::fabs(r.next->median));
     bool beyond = std::fabs(diff) > 1e-12 * scale && std::fabs(r.change_pct) > r.threshold_pct;
@@ -294,37 +303,42 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
     return;
   }
 
-  if (base_aggregates || next_aggregates) {
-    r.verdict = Verdict::noisy;
-    r.reason = fmt::format("only aggregates in {} (no per-repetition samples)",
-                           base_aggregates && next_aggregates ? "both" : (base_aggregates ? "base" : "new"));
-    return;
-  }
-  const auto min = static_cast<size_t>(o.min_repetitions);
-  if (r.base->n < min || r.next->n < min) {
-    r.verdict = Verdict::noisy;
-    r.reason = repetition_shortfall(r.base->n, r.next->n, o.min_repetitions);
-    return;
-  }
-  r.significant = r.p_adjusted < o.alpha;
-  bool beyond = std::fabs(r.change_pct) > r.threshold_pct;  // NaN compares false
-  double worst_cv = std::max(r.base->robust_cv, r.next->robust_cv);
-  if (worst_cv * 100 > o.max_cv_pct && !(r.significant && beyond && std::fabs(r.change_pct) > worst_cv * 100)) {
-    r.verdict = Verdict::noisy;
-    bool b = r.base->robust_cv * 100 > o.max_cv_pct, n = r.next->robust_cv * 100 > o.max_cv_pct;
-    r.reason = fmt::format("robust CV {} > {:g}% ({})", pct(worst_cv), o.max_cv_pct, b && n ? "both" : (b ? "base" : "new"));
-    return;
-  }
-  if (r.significant && beyond) {
-    r.verdict = direction(r.change_pct);
-    r.reason = fmt::format("p {:.2g} < {:g} after correction, |{:+.1f}%| > {:g}%", r.p_adjusted, o.alpha, r.change_pct,
-                           r.threshold_pct);
-    if (worst_cv * 100 > o.max_cv_pct) r.reason += fmt::format(" (beyond CV {})", pct(worst_cv));
-    return;
-  }
-  r.verdict = Verdict::no_change;
-  r.reason = r.significant ? fmt::format("significant but |{:+.1f}%| <= {:g}%", r.change_pct, r.threshold_pct)
-                           : fmt::format("not significant (p {:.2g} after correction)", r.p_adjusted);
+  // Statistical metrics, and exact ones whose repetitions disagree.
+  auto statistical = [&] {
+    if (base_aggregates || next_aggregates) {
+      r.verdict = Verdict::noisy;
+      r.reason = fmt::format("only aggregates in {} (no per-repetition samples)",
+                             base_aggregates && next_aggregates ? "both" : (base_aggregates ? "base" : "new"));
+      return;
+    }
+    const auto min = static_cast<size_t>(o.min_repetitions);
+    if (r.base->n < min || r.next->n < min) {
+      r.verdict = Verdict::noisy;
+      r.reason = repetition_shortfall(r.base->n, r.next->n, o.min_repetitions);
+      return;
+    }
+    r.significant = r.p_adjusted < o.alpha;
+    bool beyond = std::fabs(r.change_pct) > r.threshold_pct;  // NaN compares false
+    double worst_cv = std::max(r.base->robust_cv, r.next->robust_cv);
+    if (worst_cv * 100 > o.max_cv_pct && !(r.significant && beyond && std::fabs(r.change_pct) > worst_cv * 100)) {
+      r.verdict = Verdict::noisy;
+      bool b = r.base->robust_cv * 100 > o.max_cv_pct, n = r.next->robust_cv * 100 > o.max_cv_pct;
+      r.reason = fmt::format("robust CV {} > {:g}% ({})", pct(worst_cv), o.max_cv_pct, b && n ? "both" : (b ? "base" : "new"));
+      return;
+    }
+    if (r.significant && beyond) {
+      r.verdict = direction(r.change_pct);
+      r.reason = fmt::format("p {:.2g} < {:g} after correction, |{:+.1f}%| > {:g}%", r.p_adjusted, o.alpha, r.change_pct,
+                             r.threshold_pct);
+      if (worst_cv * 100 > o.max_cv_pct) r.reason += fmt::format(" (beyond CV {})", pct(worst_cv));
+      return;
+    }
+    r.verdict = Verdict::no_change;
+    r.reason = r.significant ? fmt::format("significant but |{:+.1f}%| <= {:g}%", r.change_pct, r.threshold_pct)
+                             : fmt::format("not significant (p {:.2g} after correction)", r.p_adjusted);
+  };
+  statistical();
+  r.reason = exact_variation(r) + r.reason;
 }
 
 MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* bb, const results::ResultsFile& next,
@@ -355,7 +369,7 @@ MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* b
       r.ratio = r.next->median / r.base->median;
       r.change_pct = (r.ratio - 1) * 100 * (r.base->median < 0 ? -1 : 1);
     }
-    if (r.info.kind == MetricKind::statistical) {
+    if (!compared_exactly(r)) {
       r.u = stats::mann_whitney_u(r.base_samples, r.next_samples);
       r.ci = stats::bootstrap_ratio_of_medians(r.base_samples, r.next_samples, 0.95, o.bootstrap_resamples,
                                                o.seed ^ fnv1a(bb->name + "\n" + metric));
