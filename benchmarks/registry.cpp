@@ -1,5 +1,10 @@
 #include "registry.hpp"
 
+#include <fmt/core.h>
+
+#include "runners/safety/children.hpp"
+#include "runners/safety/knob_guard.hpp"
+
 #include <algorithm>
 #include <memory>
 #include <regex>
@@ -13,6 +18,7 @@ std::vector<WorkloadInfo>& mutable_workloads() {
 }
 std::vector<std::string>* g_registered_names = nullptr;
 const Selection* g_selection = nullptr;
+void apply_pending_failure(benchmark::State& state);
 }  // namespace
 
 const char* profile_name(Profile p) { return p == Profile::quick ? "quick" : "full"; }
@@ -43,11 +49,20 @@ benchmark::internal::Benchmark* Registrar::add(const std::string& name,
                                                 std::function<void(benchmark::State&)> fn) {
   const WorkloadInfo* workload = &workload_;
   auto body = [workload, fn](benchmark::State& state) {
+    // After SIGINT/SIGTERM/SIGHUP the remaining benchmarks end at once; the
+    // run then writes what it has, marked incomplete.
+    if (safety::interrupted()) {
+      fail(state, fmt::format("interrupted by {} before it ran", safety::signal_name(safety::interrupt_signal())));
+      apply_pending_failure(state);
+      return;
+    }
     if (auto reason = unmet_requirement(*workload)) {
       skip(state, *reason);
+      apply_pending_failure(state);
       return;
     }
     fn(state);
+    apply_pending_failure(state);
   };
   const bool wanted = !g_selection || !g_selection->wanted || g_selection->wanted(name);
   if (!wanted) {
@@ -83,17 +98,69 @@ std::vector<std::string> register_all_benchmarks(const Selection& selection) {
   return names;
 }
 
-void skip(benchmark::State& state, const std::string& reason) {
+// Google Benchmark 1.7 aborts the whole process (ComputeStats CHECK) when one
+// repetition is skipped before its loop started and the others ran: the
+// iteration counts differ. A skip is only safe once the loop has started.
+// state.iterations() is 0 both before the loop and inside its first
+// iteration, so such a failure is kept pending and applied by the wrapper
+// when the workload returns: inside a one-iteration loop if the loop never
+// started, directly otherwise.
+namespace {
+thread_local std::optional<std::string> t_pending_failure;
+bool loop_started(const benchmark::State& state);
+
+void apply_failure(benchmark::State& state, const std::string& message) {
 #ifdef RMAPBENCH_HAVE_SKIP_WITH_MESSAGE
-  state.SkipWithMessage((kSkipPrefix + reason).c_str());
-#else
-  state.SkipWithError((kSkipPrefix + reason).c_str());
+  if (message.rfind(kSkipPrefix, 0) == 0) {
+    state.SkipWithMessage(message.c_str());
+    return;
+  }
 #endif
+  state.SkipWithError(message.c_str());
 }
 
-void fail(benchmark::State& state, const std::string& message) {
-  state.SkipWithError((kErrorPrefix + message).c_str());
+void record_failure(benchmark::State& state, const std::string& message) {
+  if (failed(state)) return;  // the first failure is the one reported
+  if (loop_started(state))
+    apply_failure(state, message);
+  else
+    t_pending_failure = message;
 }
+
+// Whether the benchmark loop has started: Google Benchmark keeps it private
+// (State::started_) and offers no accessor. Explicit template instantiation
+// may name private members, which lets us read it without touching the
+// library; this is the only place that does.
+bool benchmark::State::*started_member();
+template <bool benchmark::State::*Member>
+struct StartedAccess {
+  friend bool benchmark::State::*started_member() { return Member; }
+};
+template struct StartedAccess<&benchmark::State::started_>;
+
+bool loop_started(const benchmark::State& state) { return state.*started_member(); }
+
+void apply_pending_failure(benchmark::State& state) {
+  if (!t_pending_failure) return;
+  const std::string message = *t_pending_failure;
+  t_pending_failure.reset();
+  if (state.error_occurred()) return;
+  if (!loop_started(state)) {
+    for (auto _ : state) {
+      apply_failure(state, message);
+      break;
+    }
+  } else {
+    apply_failure(state, message);
+  }
+}
+}  // namespace
+
+bool failed(const benchmark::State& state) { return state.error_occurred() || t_pending_failure.has_value(); }
+
+void skip(benchmark::State& state, const std::string& reason) { record_failure(state, kSkipPrefix + reason); }
+
+void fail(benchmark::State& state, const std::string& message) { record_failure(state, kErrorPrefix + message); }
 
 }  // namespace rmapbench
 

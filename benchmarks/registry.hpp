@@ -87,6 +87,9 @@ inline constexpr const char* kSkipPrefix = "skipped: ";
 inline constexpr const char* kErrorPrefix = "error: ";
 void skip(benchmark::State& state, const std::string& reason);
 void fail(benchmark::State& state, const std::string& message);
+// True once skip() or fail() was called for this run (use instead of
+// state.error_occurred(), which may not know yet: see registry.cpp).
+bool failed(const benchmark::State& state);
 
 }  // namespace rmapbench
 

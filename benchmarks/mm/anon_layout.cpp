@@ -40,11 +40,14 @@ Result<AnonLayout> AnonLayout::create(long vmas, long pages_per_vma, uint32_t se
 
   const size_t stride = can_alternate_flags ? vma_bytes : vma_bytes + ps;
   const size_t span = stride * static_cast<size_t>(vmas);
-  void* reserve = mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  // One PROT_NONE guard page stays at each end, so the first and last VMA
+  // never merge with whatever else is mapped next to the layout.
+  void* reserve = mmap(nullptr, span + 2 * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (reserve == MAP_FAILED)
     return Status::from_errno(fmt::format("mmap reservation of {} bytes for {} VMAs", span, vmas));
-  char* base = static_cast<char*>(reserve);
-  // Release the reservation and map the VMAs at fixed addresses inside it.
+  char* base = static_cast<char*>(reserve) + ps;
+  // Release the reservation between the guards and map the VMAs at fixed
+  // addresses inside it.
   // Odd VMAs first (they never touch each other), each marked VM_NOHUGEPAGE
   // and faulted; then even ones, which sit between differently-flagged
   // neighbours, so mmap cannot merge them and each gets its own anon_vma.
@@ -93,7 +96,7 @@ AnonLayout& AnonLayout::operator=(AnonLayout&& o) noexcept {
 AnonLayout::~AnonLayout() { release(); }
 
 void AnonLayout::release() {
-  if (base_) munmap(base_, span_);
+  if (base_) munmap(base_ - page_size(), span_ + 2 * page_size());
   base_ = nullptr;
 }
 

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "benchmarks/metrics.hpp"
+#include "runners/safety/children.hpp"
 
 namespace rmapbench::mm {
 
@@ -37,13 +38,6 @@ int64_t monotonic_ns() {
 }
 
 namespace {
-
-// A child must not outlive the run: it dies when its parent dies, and if the
-// parent is already gone by the time we get here, it leaves at once.
-void die_with_parent(pid_t parent) {
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(111);
-}
 
 bool write_all(int fd, const void* buf, size_t len) {
   const char* p = static_cast<const char*>(buf);
@@ -75,26 +69,17 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
-Status reap(pid_t pid, const std::string& who) {
+// `oom_kills_before`: vmstat oom_kill before the child started, so a
+// SIGKILL can be blamed on the OOM killer when the count grew.
+Status reap(pid_t pid, const std::string& who, long long oom_kills_before = -1) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return Status::from_errno("waitpid " + who);
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return Status::ok();
-  return Status::error(fmt::format("{} (pid {}) {}", who, pid, describe_wait_status(status)));
+  return safety::classify_wait_status(pid, status, oom_kills_before).as_status(who);
 }
 
 }  // namespace
-
-std::string describe_wait_status(int status) {
-  if (WIFEXITED(status)) return fmt::format("exited with status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    int sig = WTERMSIG(status);
-    return fmt::format("was killed by signal {} ({}){}", sig, strsignal(sig),
-                       sig == SIGKILL ? " - the OOM killer, a timeout or an operator" : "");
-  }
-  return "ended abnormally";
-}
 
 Status fork_failure(int err, const std::string& what) {
   std::string hint;
@@ -138,7 +123,7 @@ Result<ForkTimes> ForkTimer::fork_exit_wait() {
   }
   const int64_t reaped = monotonic_ns();
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return Status::error(fmt::format("forked child {} {}", pid, describe_wait_status(status)));
+    return safety::classify_wait_status(pid, status).as_status("forked child");
   ForkTimes t;
   t.fork_ns = forked - start;
   t.exit_ns = reaped - *child_exit_stamp_;
@@ -178,6 +163,7 @@ Result<ChildGroup> ChildGroup::spawn(long count, Body body, Body check) {
     if (Status s = p->open(); s.failed()) return s;
   ChildGroup group;
   const pid_t parent = getpid();
+  group.oom_kills_before_ = safety::oom_kill_count().value_or(-1);
   group.pids_.reserve(static_cast<size_t>(count));
   Status failure;
   for (long i = 0; i < count; ++i) {
@@ -187,7 +173,7 @@ Result<ChildGroup> ChildGroup::spawn(long count, Body body, Body check) {
       break;
     }
     if (pid == 0) {
-      die_with_parent(parent);
+      safety::become_child_of_run(parent);
       auto say = [&](const Status& s) {
         std::string msg = fmt::format("sharer {} (pid {}): {}\n", i, getpid(), s.message());
         if (msg.size() > 500) msg.resize(500);  // one atomic pipe write
@@ -244,7 +230,8 @@ ChildGroup::ChildGroup(ChildGroup&& o) noexcept
       checked_fd_(std::exchange(o.checked_fd_, -1)),
       exit_fd_(std::exchange(o.exit_fd_, -1)),
       report_fd_(std::exchange(o.report_fd_, -1)),
-      checked_(o.checked_) {
+      checked_(o.checked_),
+      oom_kills_before_(o.oom_kills_before_) {
   o.pids_.clear();
 }
 
@@ -292,7 +279,7 @@ Status ChildGroup::release() {
   const std::string go(pids_.size(), 'x');
   if (!write_all(exit_fd_, go.data(), go.size()) && !first.failed()) first = Status::from_errno("releasing the sharers");
   for (pid_t pid : pids_) {
-    Status s = reap(pid, "sharer");
+    Status s = reap(pid, "sharer", oom_kills_before_);
     if (s.failed() && !first.failed()) first = s;
   }
   pids_.clear();
@@ -338,7 +325,7 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
     close(request_pipe[1]);
     close(reply_pipe[0]);
     pid_t parent = getppid();
-    die_with_parent(parent);
+    safety::become_child_of_run(parent);
     // Descend: every level keeps its copy of the mappings and waits for the
     // level below, so the chain is the fork-of-fork hierarchy.
     for (int level = 1; level < depth; ++level) {
@@ -357,7 +344,7 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
         }
         _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
       }
-      die_with_parent(parent);
+      safety::become_child_of_run(parent);
     }
     Status s = setup ? setup() : Status::ok();
     AgentReply ready = s.failed() ? reply_error(s.message()) : reply_ok();
@@ -429,7 +416,7 @@ Result<AgentReply> Agent::receive() {
     const pid_t pid = pid_;
     std::string how = "closed its pipe";
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      how = describe_wait_status(status);
+      how = safety::classify_wait_status(pid_, status).describe();
       pid_ = -1;
     }
     return Status::error(fmt::format("agent (pid {}) died: {}", pid, how));

@@ -50,9 +50,6 @@ void report_fork_phases(benchmark::State& state, double fork_ns_sum, double exit
 // threads-max limits, ENOMEM the memory situation.
 Status fork_failure(int err, const std::string& what);
 
-// Describes how a child ended when it did not exit 0.
-std::string describe_wait_status(int status);
-
 // N children that hold the parent's mappings while something is measured.
 // Each runs `body` right after fork (e.g. unmap all but its share), then
 // blocks. check() makes every child run `check` (e.g. verify its data) and
@@ -84,6 +81,7 @@ class ChildGroup {
   int exit_fd_ = -1;     // write end: closing it lets the children exit
   int report_fd_ = -1;   // read end of the children's messages
   bool checked_ = false;
+  long long oom_kills_before_ = -1;  // vmstat oom_kill at spawn, to name the OOM killer
 };
 
 struct AgentRequest {

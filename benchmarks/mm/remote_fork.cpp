@@ -69,7 +69,7 @@ void run_remote_fork_loop(benchmark::State& state, Agent& agent, int phase) {
     for (int i = 0; i < 3; ++i) sums[i] += r->values[i];
     state.SetIterationTime(r->values[phase] / 1e9);
   }
-  if (state.error_occurred()) return;
+  if (failed(state)) return;
   report_fork_phases(state, sums[1], sums[2]);
   auto counts = agent.call({kRemoteCountPerOp, std::min<long>(state.iterations(), 20)});
   if (!counts) return fail(state, counts.status().message());

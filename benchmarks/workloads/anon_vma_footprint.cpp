@@ -106,7 +106,7 @@ void measure(benchmark::State& state, long vmas, long children, long vmas_per_ch
     }
     state.SetIterationTime(static_cast<double>(measured->spawn_ns) / 1e9 / static_cast<double>(children));
   }
-  if (state.error_occurred()) return;
+  if (failed(state)) return;
   if (slab) {
     const double per_child = static_cast<double>(children) * static_cast<double>(state.iterations());
     const double per_vma = per_child * static_cast<double>(vmas_per_child);

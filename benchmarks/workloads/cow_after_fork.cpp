@@ -128,7 +128,7 @@ void run(benchmark::State& state, long sharers, Writer writer) {
     absent = written->absent;
     state.SetIterationTime(static_cast<double>(written->ns) / 1e9 / kPages);
   }
-  if (state.error_occurred()) return;
+  if (failed(state)) return;
   // Per page, like the timing.
   const double per = static_cast<double>(state.iterations()) * kPages;
   mm::OpCounts per_page{absent.empty() ? sum.page_faults / per : -1, absent.empty() ? sum.context_switches / per : -1,

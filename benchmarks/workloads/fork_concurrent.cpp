@@ -63,7 +63,7 @@ void run(benchmark::State& state, int forkers) {
     std::vector<int64_t> starts, ends;
     for (auto& a : agents)
       if (Status s = a.send({1, kForksPerRound}); s.failed()) fail(state, s.message());
-    if (state.error_occurred()) break;
+    if (failed(state)) break;
     for (auto& a : agents) {
       auto r = a.receive();
       if (!r) {
@@ -73,14 +73,14 @@ void run(benchmark::State& state, int forkers) {
       starts.push_back(static_cast<int64_t>(r->values[0]));
       ends.push_back(static_cast<int64_t>(r->values[1]));
     }
-    if (state.error_occurred()) break;
+    if (failed(state)) break;
     const double span = static_cast<double>(*std::max_element(ends.begin(), ends.end()) -
                                             *std::min_element(starts.begin(), starts.end())) / 1e9;
     forks += static_cast<double>(forkers * kForksPerRound);
     seconds += span;
     state.SetIterationTime(span / kForksPerRound);
   }
-  if (state.error_occurred()) return;
+  if (failed(state)) return;
   report_metric(state, kForksPerSec, seconds > 0 ? forks / seconds : 0);
   for (auto& a : agents)
     if (auto r = a.call({2, 0}); !r) return fail(state, r.status().message());

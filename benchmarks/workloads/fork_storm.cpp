@@ -44,7 +44,7 @@ void run(benchmark::State& state, long vmas, Phase phase) {
     exit_ns += t->exit_ns;
     state.SetIterationTime(static_cast<double>(phase_ns(*t, phase)) / 1e9);
   }
-  if (state.error_occurred()) return;
+  if (failed(state)) return;
   mm::report_fork_phases(state, static_cast<double>(fork_ns), static_cast<double>(exit_ns));
 
   std::vector<std::string> notes;

@@ -57,7 +57,7 @@ void run(benchmark::State& state, long children) {
     }
     state.SetIterationTime(static_cast<double>(spawned - start) / 1e9 / static_cast<double>(children));
   }
-  if (state.error_occurred()) return;
+  if (failed(state)) return;
   report_metric(state, kTeardownUs, teardown_ns / 1e3 / static_cast<double>(children),
                 benchmark::Counter::kAvgIterations);
   if (Status s = layout->verify(); s.failed()) return fail(state, s.context("parent after the children").message());

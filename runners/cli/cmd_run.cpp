@@ -20,6 +20,9 @@
 #include "runners/cli/progress_reporter.hpp"
 #include "runners/cli/run_options.hpp"
 #include "runners/host/host_facts.hpp"
+#include "runners/safety/children.hpp"
+#include "runners/safety/knob_guard.hpp"
+#include "runners/safety/run_lock.hpp"
 
 namespace rmapbench::cli {
 namespace {
@@ -163,6 +166,19 @@ int run_command(const std::vector<std::string>& args) {
   if (Status s = prepare_output(out); s.failed()) return usage_error("run", s.message());
   const std::string partial = out + ".partial";
 
+  // One run per host; knobs a crashed run left changed are put back first.
+  auto lock = safety::RunLock::acquire(safety::current_command_line());
+  if (!lock) {
+    fmt::print(stderr, "rmapbench run: {}\n", lock.status().message());
+    return kExitUsage;
+  }
+  if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
+  if (auto restored = safety::restore_journaled_knobs(); !restored)
+    fmt::print(stderr, "warning: restoring knobs left by an earlier run: {}\n", restored.status().message());
+  auto reaper = safety::ProcessGroupReaper::create();
+  if (!reaper) fmt::print(stderr, "warning: {}\n", reaper.status().message());
+  safety::install_signal_handlers();
+
   for (const auto& w : host::warnings(facts))
     fmt::print(stderr, "warning: {}\n         fix: {}\n", w.problem, w.fix);
 
@@ -198,7 +214,7 @@ int run_command(const std::vector<std::string>& args) {
   benchmark::RunSpecifiedBenchmarks(&progress, &file_reporter);
   benchmark::Shutdown();
 
-  const bool complete = true;
+  const bool complete = !safety::interrupted();
   if (Status s = finalize_results(partial, out, complete); s.failed()) {
     fmt::print(stderr, "rmapbench run: {}\n", s.message());
     return kExitUsage;
@@ -210,6 +226,11 @@ int run_command(const std::vector<std::string>& args) {
   print_summary(stdout, summaries);
   fmt::print("\n{} benchmarks, {} failed, {} skipped\nresults: {}\n", progress.summaries().size(), progress.failures(),
              progress.skips(), out);
+  if (!complete) {
+    fmt::print(stderr, "rmapbench run: interrupted by {}; the results so far are in {} (marked incomplete)\n",
+               safety::signal_name(safety::interrupt_signal()), out);
+    return kExitInterrupted;
+  }
   return progress.failures() > 0 ? kExitFailure : kExitOk;
 }
 
