@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages rmapbench needs, only those missing.
+# Needs root (or sudo) when something is missing; does nothing otherwise.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git
+  libbenchmark-dev libgtest-dev googletest
+  libnuma-dev libhwloc-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+  gnuplot-nox util-linux
+  clang libclang-rt-dev   # libFuzzer targets and the sanitizer build
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "rmapbench: installing ${missing[*]}" >&2
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
