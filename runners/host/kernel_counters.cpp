@@ -216,13 +216,17 @@ std::string SlabReader::note(const std::string& cache) const {
   }
   // The aliases file holds only a count; the names come from the symlinks.
   auto count = sysfs::read_file(sysfs_dir_ + "/" + target + "/aliases");
-  auto n_aliases = count ? parse_ll(sysfs::trim(*count)) : std::nullopt;
+  // A plain number (-1: unknown) rather than an optional: GCC 12 warns
+  // (wrongly) that an optional<long long> may be used uninitialized here.
+  long long n_aliases = -1;
+  if (count)
+    if (auto parsed = parse_ll(sysfs::trim(*count))) n_aliases = *parsed;
   auto others = aliases_of(sysfs_dir_, target, cache);
   if (target != cache) others.erase(std::remove(others.begin(), others.end(), target), others.end());
-  if (target == cache && others.empty() && (!n_aliases || *n_aliases == 0)) return {};
+  if (target == cache && others.empty() && n_aliases <= 0) return {};
   std::string what = target == cache ? "'" + cache + "' has caches merged into it"
                                      : "'" + cache + "' is merged into " + target;
-  if (n_aliases) what += " (aliases: " + std::to_string(*n_aliases) + ")";
+  if (n_aliases >= 0) what += " (aliases: " + std::to_string(n_aliases) + ")";
   if (!others.empty()) what += (target == cache ? ": " : " with ") + join(others, ", ");
   return what + "; its count includes their objects; boot with slab_nomerge for a per-cache count";
 }
