@@ -427,6 +427,18 @@ Result<Comparison> compare(const results::ResultsFile& base, const results::Resu
   for (const auto* f : {&base, &next}) c.notes.insert(c.notes.end(), f->notes.begin(), f->notes.end());
   for (auto [f, side] : {std::pair{&base, "base"}, {&next, "new"}})
     if (auto note = busy_host_note(*f, side)) c.notes.push_back(*note);
+  // One process per run means one memory layout per run: with ASLR on, the
+  // layout's effect differs between the two runs and not within either.
+  std::set<std::string> aslr_sides;
+  for (auto [f, side] : {std::pair{&base, "base"}, {&next, "new"}})
+    if (std::string a = f->get("aslr"); !a.empty() && a != "0" && !a.starts_with("unknown")) aslr_sides.insert(side);
+  if (!aslr_sides.empty())
+    c.notes.push_back(fmt::format(
+        "ASLR was on (randomize_va_space={}) for {}: unless a run was started under setarch -R, each run had "
+        "its own random memory layout, which moves layout-sensitive counts such as page_faults by whole events "
+        "per operation from run to run - a difference the repetitions within one run cannot show. For runs you "
+        "compare: setarch $(uname -m) -R rmapbench run ..., or echo 0 > /proc/sys/kernel/randomize_va_space",
+        base.get("aslr", next.get("aslr")), aslr_sides.size() == 2 ? "both runs" : "the " + *aslr_sides.begin() + " run"));
   if (!base.has_rmapbench_context || !next.has_rmapbench_context)
     c.notes.push_back("host compatibility not checked: a file has no rmapbench host facts");
   if (c.base.profile != c.next.profile && !c.base.profile.empty() && !c.next.profile.empty())
