@@ -219,7 +219,9 @@ TEST(List, ShowsEveryWorkloadAndWhetherItRunsHere) {
     names.insert(w.at("name"));
     EXPECT_FALSE(w.at("kernel_path").get<std::string>().empty());
     EXPECT_FALSE(w.at("parameters").get<std::string>().empty());
-    if (!w.at("runnable").get<bool>()) EXPECT_FALSE(w.at("reason").get<std::string>().empty()) << w.dump();
+    if (!w.at("runnable").get<bool>()) {
+      EXPECT_FALSE(w.at("reason").get<std::string>().empty()) << w.dump();
+    }
     EXPECT_FALSE(w.at("benchmarks").empty()) << w.at("name");
   }
   for (const char* w : {"fork_storm", "fork_depth", "fork_width", "fork_concurrent", "fork_refork", "anon_vma_footprint",
