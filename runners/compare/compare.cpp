@@ -422,7 +422,8 @@ Result<Comparison> compare(const results::ResultsFile& base, const results::Resu
   auto fp = baseline::fingerprint(base.context);
   c.host = fmt::format("{}, {}", base.get("arch", "arch unknown"),
                        fp ? fp->describe() + ", host-id " + fp->id() : std::string("host facts unknown"));
-  if (std::string e = base.get("emulation"); !e.empty() && e != "none") c.host += ", emulated (" + e + ")";
+  if (std::string e = base.get("emulation"); !e.empty() && e != "none" && !e.starts_with("unknown"))
+    c.host += (e.find("tcg") != std::string::npos ? ", emulated (" : ", virtual machine (") + e + ")";
 
   for (const auto* f : {&base, &next}) c.notes.insert(c.notes.end(), f->notes.begin(), f->notes.end());
   for (auto [f, side] : {std::pair{&base, "base"}, {&next, "new"}})
