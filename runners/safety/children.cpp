@@ -1,4 +1,5 @@
 #include "runners/safety/children.hpp"
+#include "runners/safety/signal_safe_format.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -39,17 +40,6 @@ std::atomic<bool> g_reaper_leads_group{false};
 
 // ---------------------------------------------------------------- async-signal-safe /proc scan
 
-// Formats a non-negative number into buf (no allocation); returns its end.
-char* put_uint(char* p, unsigned long long v) {
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0) *p++ = tmp[--n];
-  return p;
-}
 
 bool parse_long(const char*& p, const char* end, long long& out) {
   bool neg = false;

@@ -8,6 +8,7 @@
 // A crash anywhere leaves the journal holding every knob that may differ
 // from its original; restoring twice is harmless.
 #include "runners/safety/knob_guard.hpp"
+#include "runners/safety/signal_safe_format.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -159,22 +160,6 @@ void release_slot(int i) {
 }
 
 // ---------------------------------------------------------------- signal handler
-
-char* put_uint(char* p, unsigned long v) {
-  char tmp[24];
-  int n = 0;
-  do {
-    tmp[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0);
-  while (n > 0) *p++ = tmp[--n];
-  return p;
-}
-
-char* put_str(char* p, const char* s) {
-  while (*s) *p++ = *s++;
-  return p;
-}
 
 const char* sig_text(int sig) {
   switch (sig) {
