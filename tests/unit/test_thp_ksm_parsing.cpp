@@ -186,6 +186,22 @@ TEST(Schedstat, FirstFieldIsNanosecondsOnCpu) {
   EXPECT_FALSE(ksm::parse_schedstat_ns("-5 1 2"));
 }
 
+TEST(KsmStat, NamedFieldOfProcKsmStat) {
+  const char* text =
+      "ksm_rmap_items 64\nksm_zero_pages 0\nksm_merging_pages 13\nksm_process_profit 49152\n"
+      "ksm_merge_any: no\nksm_mergeable: yes\n";
+  auto items = ksm::parse_ksm_stat_field(text, "ksm_rmap_items");
+  ASSERT_TRUE(items) << items.status().message();
+  EXPECT_EQ(*items, 64);
+  auto merging = ksm::parse_ksm_stat_field(text, "ksm_merging_pages");
+  ASSERT_TRUE(merging);
+  EXPECT_EQ(*merging, 13);
+  EXPECT_FALSE(ksm::parse_ksm_stat_field(text, "ksm_rmap"));        // a prefix is not the field
+  EXPECT_FALSE(ksm::parse_ksm_stat_field(text, "ksm_merge_any"));   // "name:" lines are not numbers
+  EXPECT_FALSE(ksm::parse_ksm_stat_field("ksm_rmap_items x\n", "ksm_rmap_items"));
+  EXPECT_FALSE(ksm::parse_ksm_stat_field("", "ksm_rmap_items"));
+}
+
 TEST(KsmExpected, OneContentUnderTheCap) {
   // 4 processes x 1024 identical pages, max_page_sharing 256: 16 KSM pages.
   auto e = ksm::expected_merge(ksm::mappers_per_content(4, 1024, 1), 256);
