@@ -111,7 +111,8 @@ TEST(Run, FootprintCountsComeFromTheKernel) {
   Outcome o = run_rmapbench({"run", "--quiet", "--repetitions=1", "--filter", "anon_vma_footprint/children/",
                              "--sweep=vmas=200", "--sweep=children=4", "--out", out});
   ASSERT_EQ(o.exit_code, 0) << o.err;
-  for (const json& b : load(out).at("benchmarks")) {
+  const json results = load(out);  // a named value: a range-for over a temporary's member dangles
+  for (const json& b : results.at("benchmarks")) {
     if (b.at("run_type") != "iteration") continue;
     // Each live child holds about one anon_vma and two anon_vma_chains per
     // faulted VMA (its own + the link to the parent's anon_vma).
@@ -176,7 +177,8 @@ TEST(Run, WithoutPermissionTheSlabCountsAreAbsentWithTheReason) {
   const std::string out = dir.path + "/r.json";
   Outcome o = run_command(as_nobody(tiny({"--filter", "anon_vma_footprint/children", "--out", out})));
   ASSERT_EQ(o.exit_code, 0) << o.err << o.out;
-  for (const json& b : load(out).at("benchmarks")) {
+  const json results = load(out);
+  for (const json& b : results.at("benchmarks")) {
     if (b.at("run_type") != "iteration") continue;
     EXPECT_FALSE(b.contains("anon_vma_per_child")) << "a count was reported without access to the counters";
     EXPECT_NE(b.value("label", "").find("Permission denied"), std::string::npos) << b.dump();

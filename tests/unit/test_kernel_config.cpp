@@ -66,7 +66,8 @@ TEST(KernelConfigParse, ReadsValuesNotSetAndQuotedStrings) {
 TEST(KernelConfigParse, EmptyAndGarbageGiveNoOptions) {
   EXPECT_TRUE(parse_kernel_config("").empty());
   EXPECT_TRUE(parse_kernel_config("\n\n# comment\n").empty());
-  EXPECT_TRUE(parse_kernel_config(std::string("\x1f\x8b\x08\0\xff\xfe garbage", 17)).empty());
+  static const char kGzipHeaderThenGarbage[] = "\x1f\x8b\x08\0\xff\xfe garbage";
+  EXPECT_TRUE(parse_kernel_config(std::string(kGzipHeaderThenGarbage, sizeof kGzipHeaderThenGarbage - 1)).empty());
   ConfigMap m = parse_kernel_config(
       "CONFIG_=y\nCONFIGX=y\nCONFIG_NO_EQUALS\n# CONFIG_A is set\n# CONFIG_ is not set\nCONFIG_BAD NAME=y\n");
   EXPECT_TRUE(m.empty());
