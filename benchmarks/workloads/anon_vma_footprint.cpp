@@ -8,6 +8,7 @@
 
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/kernel_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/mm/remote_fork.hpp"
@@ -153,18 +154,26 @@ void register_footprint(Registrar& r) {
     for (long children : r.sweep("children", {8}, {1, 8, 64}))
       r.add(fmt::format("anon_vma_footprint/children/children:{}/vmas:{}", children, vmas),
             [=](benchmark::State& s) {
+              if (!mm::within_budget(s, {mm::grows_with("children", children), mm::grows_with("vmas", vmas),
+                                         mm::fixed(vmas)}))
+                return;
               measure(s, vmas, children, vmas, [=](mm::AnonLayout* l) { return spawn_children(l, children); });
             })
           ->Iterations(iterations);
   for (long depth : r.sweep("depth", {4}, {1, 4, 16}))
     r.add(fmt::format("anon_vma_footprint/depth/depth:{}/vmas:{}", depth, kDepthVmas),
           [=](benchmark::State& s) {
+            if (!mm::within_budget(s, {mm::grows_with("depth", depth), mm::fixed(kDepthVmas), mm::fixed(kDepthVmas)}))
+              return;
             measure(s, kDepthVmas, depth, kDepthVmas, [=](mm::AnonLayout* l) { return spawn_chain(l, depth); });
           })
         ->Iterations(iterations);
   for (long children : r.sweep("children", {10}, {10, 100}))
     r.add(fmt::format("anon_vma_footprint/width_unmap/children:{}/vmas:{}", children, kWidthVmas),
           [=](benchmark::State& s) {
+            if (!mm::within_budget(s, {mm::grows_with("children", children), mm::fixed(kWidthVmas),
+                                       mm::fixed(kWidthVmas)}))
+              return;
             measure(s, kWidthVmas, children, std::max<long>(1, kWidthVmas / children),
                     [=](mm::AnonLayout* l) { return spawn_width(l, children); });
           })

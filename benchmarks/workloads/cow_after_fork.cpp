@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/op_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/registry.hpp"
@@ -64,6 +65,8 @@ Status check_view(const mm::AnonLayout& layout, bool writer, const char* who) {
 enum class Writer { parent, child };
 
 void run(benchmark::State& state, long sharers, Writer writer) {
+  if (!mm::within_budget(state, {mm::grows_with("sharers", sharers), mm::fixed(1), mm::fixed(2 * kPages)}))
+    return;
   const bool corrupt = mm::test_corruption_requested("cow_after_fork");
   mm::OpCounts sum{0, 0, 0, 0};
   std::vector<std::string> absent;

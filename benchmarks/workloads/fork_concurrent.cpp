@@ -8,6 +8,7 @@
 
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/cpu_pinning.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/registry.hpp"
@@ -50,6 +51,9 @@ Result<mm::Agent> spawn_forker(int cpu) {
 }
 
 void run(benchmark::State& state, int forkers) {
+  if (!mm::within_budget(state, {mm::grows_with("forkers", forkers, 2), mm::fixed(kVmas),
+                                 mm::grows_with("forkers", forkers, kVmas)}))
+    return;
   std::vector<mm::Agent> agents;
   for (int i = 0; i < forkers; ++i) {
     auto a = spawn_forker(i);

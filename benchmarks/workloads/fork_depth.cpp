@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/remote_fork.hpp"
 #include "benchmarks/registry.hpp"
 
@@ -13,6 +14,8 @@ namespace {
 constexpr long kVmas = 100;
 
 void run(benchmark::State& state, int depth) {
+  if (!mm::within_budget(state, {mm::grows_with("depth", depth, 1, 1), mm::fixed(kVmas), mm::fixed(2 * kVmas)}))
+    return;
   auto layout = mm::AnonLayout::create(kVmas);
   if (!layout) return fail(state, layout.status().context("fork depth layout").message());
   auto agent = mm::spawn_fork_agent(depth, 0, &*layout, "fork_depth");

@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/remote_fork.hpp"
 #include "benchmarks/registry.hpp"
 
@@ -13,6 +14,9 @@ namespace {
 constexpr long kInheritedVmas = 64;
 
 void run(benchmark::State& state, long new_vmas) {
+  if (!mm::within_budget(state, {mm::fixed(2), mm::grows_with("new_vmas", new_vmas, 1, kInheritedVmas),
+                                 mm::grows_with("new_vmas", new_vmas, 2, 2 * kInheritedVmas)}))
+    return;
   auto layout = mm::AnonLayout::create(kInheritedVmas);
   if (!layout) return fail(state, layout.status().context("inherited layout").message());
   auto agent = mm::spawn_fork_agent(1, new_vmas, &*layout, "fork_refork");

@@ -5,6 +5,7 @@
 
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/fork_oracle.hpp"
 #include "benchmarks/mm/op_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
@@ -25,6 +26,8 @@ int64_t phase_ns(const mm::ForkTimes& t, Phase phase) {
 }
 
 void run(benchmark::State& state, long vmas, Phase phase) {
+  if (!mm::within_budget(state, {mm::fixed(1), mm::grows_with("vmas", vmas), mm::grows_with("vmas", vmas, 2)}))
+    return;
   auto layout = mm::AnonLayout::create(vmas);
   if (!layout) return fail(state, layout.status().context("fork storm layout").message());
   auto mapped = layout->count_mapped_vmas();

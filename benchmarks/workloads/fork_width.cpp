@@ -5,6 +5,7 @@
 
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/registry.hpp"
 
@@ -22,6 +23,8 @@ struct Share {
 Share share_of(long child, long children) { return {child * kVmas / children, (child + 1) * kVmas / children}; }
 
 void run(benchmark::State& state, long children) {
+  if (!mm::within_budget(state, {mm::grows_with("children", children), mm::fixed(kVmas), mm::fixed(kVmas)}))
+    return;
   auto layout = mm::AnonLayout::create(kVmas);
   if (!layout) return fail(state, layout.status().context("fork width layout").message());
   const bool corrupt = mm::test_corruption_requested("fork_width");

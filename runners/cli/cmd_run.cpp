@@ -2,6 +2,7 @@
 // the host's facts in its context, progress and a summary on the terminal.
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -211,7 +212,12 @@ int run_command(const std::vector<std::string>& args) {
              selected, o.repetitions, profile_name(o.profile), facts.kernel_release, variant);
   ProgressReporter progress(selected * static_cast<size_t>(o.repetitions), o.quiet);
   benchmark::JSONReporter file_reporter;
+  // The signal path kills the children; a workload writing to a dead
+  // child's pipe then gets EPIPE (its error) instead of SIGPIPE ending the
+  // run before it writes its incomplete results.
+  signal(SIGPIPE, SIG_IGN);
   benchmark::RunSpecifiedBenchmarks(&progress, &file_reporter);
+  signal(SIGPIPE, SIG_DFL);
   benchmark::Shutdown();
 
   const bool complete = !safety::interrupted();
