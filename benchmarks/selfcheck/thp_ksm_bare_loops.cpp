@@ -4,7 +4,8 @@
 //
 //   thp  the deferred split (every mapper drops the last page of each of 4
 //        PMD THPs, then drop_slab; the idle drop_slab subtracted) with 0 and
-//        4 sharers, and MADV_COLD of an unshared THP's last page
+//        4 sharers, MADV_COLD of an unshared THP's last page, and the PMD
+//        split by mprotect of one base page inside each THP
 //   ksm  the merge of identical pages (MADV_MERGEABLE in every process, then
 //        pread(pages_sharing) every 200 us until it reaches its expected
 //        value) with ksmd at pages_to_scan=1000 sleep_millisecs=0, and once
@@ -187,6 +188,26 @@ double bare_madv_cold_us(size_t pmd, long folios) {
   return static_cast<double>(total) / 1e3 / static_cast<double>(folios);
 }
 
+// mprotect(PROT_READ) of one base page inside each of K THPs: the PMD split
+// (and the VMA split it implies), per THP.
+double bare_pmd_mprotect_us(size_t pmd, long folios) {
+  const size_t ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t len = pmd * static_cast<size_t>(folios);
+  char* raw = static_cast<char*>(mmap(nullptr, len + pmd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  if (raw == MAP_FAILED) return -1;
+  char* base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + pmd - 1) & ~(pmd - 1));
+  madvise(base, len, MADV_HUGEPAGE);
+  memset(base, 0x5a, len);
+  long long total = 0;
+  for (long f = 0; f < folios; ++f) {
+    const long long t0 = now_ns();
+    mprotect(base + static_cast<size_t>(f) * pmd + ps, ps, PROT_READ);
+    total += now_ns() - t0;
+  }
+  munmap(raw, len + pmd);
+  return static_cast<double>(total) / 1e3 / static_cast<double>(folios);
+}
+
 int run_thp_selfcheck() {
   if (geteuid() != 0) {
     fmt::print("skipped: needs root (drop_caches)\n");
@@ -204,7 +225,8 @@ int run_thp_selfcheck() {
   const long folios = 4;  // what the workload uses for the PMD size
   const std::vector<long> sharers = {0, 4};
   Selection selection{Profile::full, {{"sharers", {0, 4}}, {"thp_kb", {kb}}}, [](const std::string& n) {
-                        return n.rfind("thp_split/deferred_shrinker/", 0) == 0 || n.rfind("thp_split/madv_cold/", 0) == 0;
+                        return n.rfind("thp_split/deferred_shrinker/", 0) == 0 || n.rfind("thp_split/madv_cold/", 0) == 0 ||
+                               n == "thp_pmd_split/mprotect/sharers:0";
                       }};
   register_all_benchmarks(selection);
   initialize_google_benchmark();
@@ -248,6 +270,8 @@ int run_thp_selfcheck() {
           [&] { return bare_deferred_split_us(pmd, folios, s); });
   check(fmt::format("MADV_COLD split {} kB, unshared", kb), fmt::format("thp_split/madv_cold/folio:{}kB/sharers:0", kb),
         [&] { return bare_madv_cold_us(pmd, folios); });
+  check(fmt::format("PMD split by mprotect {} kB, unshared", kb), "thp_pmd_split/mprotect/sharers:0",
+        [&] { return bare_pmd_mprotect_us(pmd, folios); });
   benchmark::Shutdown();
   return status ? status : (inside ? 0 : 1);
 }
@@ -475,7 +499,8 @@ int run_thp_ksm_selfcheck() {
 }
 
 RMAPBENCH_SELFCHECK(thp, {"thp",
-                          "THP split (deferred shrinker with 0 and 4 sharers, MADV_COLD) vs a bare loop: ratio 0.95-1.05",
+                          "THP split (deferred shrinker with 0 and 4 sharers, MADV_COLD) and PMD split (mprotect) vs bare loops: "
+                          "ratio 0.95-1.05",
                           run_thp_selfcheck});
 RMAPBENCH_SELFCHECK(ksm, {"ksm",
                           "KSM merge vs a bare madvise + polling loop: ratio 0.95-1.05, and how close ksmd's pacing "
