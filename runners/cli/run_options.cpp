@@ -2,6 +2,11 @@
 
 #include <fmt/core.h>
 
+#include <regex.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
 #include <regex>
 #include <stdexcept>
 
@@ -92,11 +97,119 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
   return o;
 }
 
+namespace {
+
+// POSIX guarantees repetition counts up to 255 (_POSIX2_RE_DUP_MAX).
+constexpr long kMaxRepeatCount = 255;
+// glibc's regcomp copies a repeated atom once per count ("a{3}" is "aaa",
+// "a+" is "aa*"), so nested repetitions multiply the automaton:
+// "((a{255}){255}){255}" or "a" followed by 22 '+' take gigabytes. Patterns
+// whose expanded size exceeds this are refused.
+constexpr double kMaxExpandedSize = 65536;
+
+// A bad --filter: std::regex_error (what callers catch) with regerror's words.
+class FilterError : public std::regex_error {
+ public:
+  FilterError(std::regex_constants::error_type code, std::string message)
+      : std::regex_error(code), message_(std::move(message)) {}
+  const char* what() const noexcept override { return message_.c_str(); }
+
+ private:
+  std::string message_;
+};
+
+// Refuses what glibc cannot match in bounded time and memory: an expanded
+// size beyond kMaxExpandedSize (estimated: atoms count 1, a group the sum of
+// its atoms, alternatives add, '+' doubles, "{m,n}" multiplies by the larger
+// count), counts beyond RE_DUP_MAX as POSIX guarantees it, and
+// back-references (a glibc extension to ERE; they backtrack).
+void check_pattern(const std::string& re) {
+  struct Group {
+    double done = 0;  // atoms before the last one
+    double last = 0;  // the last atom (what a quantifier applies to)
+  };
+  std::vector<Group> groups(1);
+  auto check_size = [&] {
+    for (const Group& g : groups)
+      if (g.done + g.last > kMaxExpandedSize)
+        throw FilterError(std::regex_constants::error_complexity,
+                          fmt::format("repetitions expand it beyond {} states", kMaxExpandedSize));
+  };
+  auto atom = [&](double size) {
+    groups.back().done += groups.back().last;
+    groups.back().last = size;
+  };
+  for (size_t i = 0; i < re.size(); ++i) {
+    const char c = re[i];
+    if (c == '\\') {
+      if (i + 1 < re.size() && re[i + 1] >= '1' && re[i + 1] <= '9')
+        throw FilterError(std::regex_constants::error_backref, "back-references are not supported");
+      ++i;
+      atom(1);
+    } else if (c == '[') {  // a bracket expression is one atom; ']' first is literal
+      size_t j = i + 1;
+      if (j < re.size() && re[j] == '^') ++j;
+      if (j < re.size() && re[j] == ']') ++j;
+      while (j < re.size() && re[j] != ']') j += re[j] == '[' && j + 1 < re.size() && std::strchr(":.=", re[j + 1]) ? 2 : 1;
+      i = std::min(j, re.size());
+      atom(1);
+    } else if (c == '(') {
+      groups.emplace_back();
+    } else if (c == ')' && groups.size() > 1) {
+      const Group g = groups.back();
+      groups.pop_back();
+      atom(g.done + g.last);
+    } else if (c == '|') {
+      atom(0);
+    } else if (c == '+') {
+      groups.back().last *= 2;
+    } else if (c == '{') {
+      long larger = 1;
+      size_t j = i + 1;
+      while (j < re.size() && (std::isdigit(static_cast<unsigned char>(re[j])) || re[j] == ',')) {
+        size_t end = j;
+        while (end < re.size() && std::isdigit(static_cast<unsigned char>(re[end]))) ++end;
+        const long count = end - j > 4 ? LONG_MAX : end > j ? std::stol(re.substr(j, end - j)) : 0;
+        if (count > kMaxRepeatCount)
+          throw FilterError(std::regex_constants::error_badbrace,
+                            fmt::format("repetition counts above {} are not supported", kMaxRepeatCount));
+        larger = std::max(larger, count + (end < re.size() && re[end] == ',' ? 1 : 0));
+        j = end < re.size() && re[end] == ',' ? end + 1 : end;
+      }
+      groups.back().last *= static_cast<double>(larger);
+      i = j < re.size() && re[j] == '}' ? j : i;
+    } else if (c != '*' && c != '?') {
+      atom(1);
+    }
+    check_size();
+  }
+  // Unclosed groups are regcomp's error to report; their size still counts.
+  while (groups.size() > 1) {
+    const Group g = groups.back();
+    groups.pop_back();
+    atom(g.done + g.last);
+  }
+  check_size();
+}
+
+}  // namespace
+
+// POSIX regcomp/regexec (glibc): unlike std::regex, which backtracks and
+// hangs on a filter like '(.*)*x', it matches in bounded time.
 bool filter_matches(const std::string& filter, const std::string& name) {
   if (filter.empty()) return true;
   const bool negate = filter[0] == '-';
-  const std::regex re(negate ? filter.substr(1) : filter, std::regex::extended);
-  return std::regex_search(name, re) != negate;
+  const std::string pattern = negate ? filter.substr(1) : filter;
+  check_pattern(pattern);
+  regex_t re;
+  if (int rc = regcomp(&re, pattern.c_str(), REG_EXTENDED | REG_NOSUB); rc != 0) {
+    char message[256];
+    regerror(rc, &re, message, sizeof message);
+    throw FilterError(std::regex_constants::error_collate, message);
+  }
+  const bool found = regexec(&re, name.c_str(), 0, nullptr, 0) == 0;
+  regfree(&re);
+  return found != negate;
 }
 
 std::string results_file_name(const std::string& dir, const std::string& hostname, const std::string& kernel_release,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <vector>
 
 #include "runners/host/sysfs_text.hpp"
@@ -122,7 +123,9 @@ Result<std::map<std::string, long long>> parse_meminfo(std::string_view text) {
     auto w = colon == std::string_view::npos ? std::vector<std::string_view>{} : split_ws(line.substr(colon + 1));
     std::optional<long long> v = w.empty() ? std::nullopt : parse_ll(w[0]);
     bool unit_ok = w.size() == 1 || (w.size() == 2 && w[1] == "kB");
-    if (colon == 0 || !v || !unit_ok) return line_error("meminfo", lineno, line, "\"Name: value [kB]\"");
+    // A value in kB must still fit in bytes (a garbled line must not overflow).
+    bool fits = !v || w.size() != 2 || (*v <= LLONG_MAX / 1024 && *v >= LLONG_MIN / 1024);
+    if (colon == 0 || !v || !unit_ok || !fits) return line_error("meminfo", lineno, line, "\"Name: value [kB]\"");
     out[std::string(line.substr(0, colon))] = w.size() == 2 ? *v * 1024 : *v;
   }
   if (out.empty()) return Status::error("meminfo: empty");
