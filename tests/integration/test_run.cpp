@@ -109,7 +109,7 @@ TEST(Run, FootprintCountsComeFromTheKernel) {
   TempDir dir;
   const std::string out = dir.path + "/r.json";
   Outcome o = run_rmapbench({"run", "--quiet", "--repetitions=1", "--filter", "anon_vma_footprint/children/",
-                             "--sweep=vmas=200", "--sweep=children=4", "--out", out});
+                             "--sweep=vmas=1000", "--sweep=children=4", "--out", out});
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const json results = load(out);  // a named value: a range-for over a temporary's member dangles
   for (const json& b : results.at("benchmarks")) {
