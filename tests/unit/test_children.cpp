@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
 #include "runners/safety/children.hpp"
 #include "runners/safety/knob_guard.hpp"
 
@@ -20,29 +21,8 @@ using namespace rmapbench;
 using namespace rmapbench::safety;
 using namespace std::chrono_literals;
 
+using rmapbench::testing::ChildPipe;
 namespace {
-
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe(fds) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    if (r >= 0) close(r);
-    if (w >= 0) close(w);
-  }
-  void send(long v) const { (void)!write(w, &v, sizeof v); }
-  long receive(int timeout_ms = 10000) const {
-    pollfd pf{r, POLLIN, 0};
-    long v = -1;
-    if (poll(&pf, 1, timeout_ms) <= 0 || read(r, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) return -1;
-    return v;
-  }
-};
 
 bool dead_within(pid_t pid, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -64,7 +44,7 @@ int wait_status(pid_t pid) {
 // within a second (each level dies with its parent).
 TEST(Children, PdeathsigChainDiesWithinOneSecond) {
   constexpr int kDepth = 4;
-  Pipe pids;
+  ChildPipe pids;
   pid_t middle = fork();
   ASSERT_GE(middle, 0);
   if (middle == 0) {
@@ -213,7 +193,7 @@ TEST(Children, DescribesSignalsAndTheOomKiller) {
 // The reaper runs in a forked "runner" so the test process's own group and
 // subreaper state are untouched.
 TEST(Children, ReaperKillsAndReapsEveryDescendantOfItsOwnGroupOnly) {
-  Pipe pids;
+  ChildPipe pids;
   pid_t runner = fork();
   ASSERT_GE(runner, 0);
   if (runner == 0) {
@@ -265,7 +245,7 @@ TEST(Children, ReaperKillsAndReapsEveryDescendantOfItsOwnGroupOnly) {
 }
 
 TEST(Children, SignalHandlerKillsTheRunsChildren) {
-  Pipe ready;
+  ChildPipe ready;
   pid_t runner = fork();
   ASSERT_GE(runner, 0);
   if (runner == 0) {

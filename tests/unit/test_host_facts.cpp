@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "test_support.hpp"
 #include "runners/host/host_facts.hpp"
 #include "runners/host/host_probes.hpp"
 #include "runners/host/sysfs_text.hpp"
@@ -14,16 +15,10 @@
 using namespace rmapbench;
 using namespace rmapbench::host;
 
+using rmapbench::testing::slurp;
 namespace {
 
 const std::string kData = std::string(RMAPBENCH_TEST_DATA_DIR) + "/host/";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::map<std::string, std::string> as_map(const std::vector<Fact>& facts) {
   std::map<std::string, std::string> m;

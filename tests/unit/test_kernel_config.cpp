@@ -8,22 +8,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "test_support.hpp"
 #include "kernels/kernel_config.hpp"
 #include "kernels/variant.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench::kernels;
 
+using rmapbench::testing::slurp;
 namespace {
 
 const std::string kData = std::string(RMAPBENCH_TEST_DATA_DIR) + "/host/";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 struct TempDir {
   TempDir() {

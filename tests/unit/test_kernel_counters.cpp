@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "test_support.hpp"
 #include "benchmarks/mm/kernel_counters.hpp"
 #include "benchmarks/mm/perf_events.hpp"
 
@@ -15,16 +16,10 @@ namespace fs = std::filesystem;
 using namespace rmapbench;
 using namespace rmapbench::mm;
 
+using rmapbench::testing::slurp;
 namespace {
 
 const std::string kData = std::string(RMAPBENCH_TEST_DATA_DIR) + "/host/";
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void write_file(const std::string& path, const std::string& text) {
   std::ofstream out(path);

@@ -19,6 +19,7 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
 #include "runners/safety/children.hpp"
 #include "runners/safety/knob_guard.hpp"
 
@@ -26,19 +27,10 @@ namespace fs = std::filesystem;
 using namespace rmapbench;
 using namespace rmapbench::safety;
 
+using rmapbench::testing::slurp;
+using rmapbench::testing::spit;
+using rmapbench::testing::ChildPipe;
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void spit(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-}
 
 std::string knob(const std::string& path) { return parse_knob_value(slurp(path)); }
 
@@ -47,37 +39,6 @@ int reap(pid_t child) {
   auto e = wait_with_timeout(child, std::chrono::seconds(20));
   return e ? e->status : -1;
 }
-
-// Pipe helpers for parent/child handshakes.
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe(fds) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    if (r >= 0) close(r);
-    if (w >= 0) close(w);
-  }
-  void send(int v) const { (void)!write(w, &v, sizeof v); }
-  // -1 on EOF/timeout
-  int receive(int timeout_ms = 10000) const {
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    int flags = fcntl(r, F_GETFL);
-    fcntl(r, F_SETFL, flags | O_NONBLOCK);
-    int v = -1;
-    while (std::chrono::steady_clock::now() < deadline) {
-      ssize_t n = read(r, &v, sizeof v);
-      if (n == static_cast<ssize_t>(sizeof v)) return v;
-      if (n == 0) return -1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return -1;
-  }
-};
 
 class KnobGuardTest : public ::testing::Test {
  protected:
@@ -263,7 +224,7 @@ TEST_F(KnobGuardTest, SymlinkedPathIsTheSameKnob) {
 
 // The journal must survive the owner's SIGKILL; the next start restores.
 TEST_F(KnobGuardTest, JournalSurvivesSigkillAndNextStartRestores) {
-  Pipe ready;
+  ChildPipe ready;
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -312,7 +273,7 @@ TEST_F(KnobGuardTest, JournalSurvivesSigkillAndNextStartRestores) {
 }
 
 TEST_F(KnobGuardTest, KnobChangedAfterTheCrashIsLeftAsIs) {
-  Pipe ready;
+  ChildPipe ready;
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -409,7 +370,7 @@ class KnobGuardSignalTest : public KnobGuardTest, public ::testing::WithParamInt
 
 TEST_P(KnobGuardSignalTest, HandlerRestoresThenSecondSignalKills) {
   const int sig = GetParam();
-  Pipe ready, after;
+  ChildPipe ready, after;
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -450,7 +411,7 @@ INSTANTIATE_TEST_SUITE_P(Signals, KnobGuardSignalTest, ::testing::Values(SIGINT,
                          [](const ::testing::TestParamInfo<int>& i) { return signal_name(i.param).substr(3); });
 
 TEST_F(KnobGuardTest, InterruptedRunFinishesNormallyAndClearsTheJournal) {
-  Pipe ready;
+  ChildPipe ready;
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {

@@ -17,6 +17,7 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include "test_support.hpp"
 #include "runners/safety/children.hpp"
 #include "runners/safety/knob_guard.hpp"
 #include "runners/safety/run_lock.hpp"
@@ -25,53 +26,9 @@ namespace fs = std::filesystem;
 using namespace rmapbench;
 using namespace rmapbench::safety;
 
+using rmapbench::testing::slurp;
+using rmapbench::testing::ChildPipe;
 namespace {
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A pipe carrying ints and short strings from a child.
-struct Pipe {
-  int r = -1, w = -1;
-  Pipe() {
-    int fds[2];
-    if (pipe(fds) == 0) {
-      r = fds[0];
-      w = fds[1];
-    }
-  }
-  ~Pipe() {
-    if (r >= 0) close(r);
-    if (w >= 0) close(w);
-  }
-  void send(const std::string& s) const {
-    int n = static_cast<int>(s.size());
-    (void)!write(w, &n, sizeof n);
-    (void)!write(w, s.data(), s.size());
-  }
-  std::string receive(int timeout_ms = 10000) const {
-    auto read_exact = [&](char* p, size_t len) {
-      size_t got = 0;
-      while (got < len) {
-        pollfd pf{r, POLLIN, 0};
-        if (poll(&pf, 1, timeout_ms) <= 0) return false;
-        ssize_t k = read(r, p + got, len - got);
-        if (k <= 0) return false;
-        got += static_cast<size_t>(k);
-      }
-      return true;
-    };
-    int n = 0;
-    if (!read_exact(reinterpret_cast<char*>(&n), sizeof n) || n < 0 || n > 65536) return "<nothing>";
-    std::string s(static_cast<size_t>(n), '\0');
-    if (!read_exact(s.data(), s.size())) return "<short>";
-    return s;
-  }
-};
 
 bool dead_within(pid_t pid, std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
@@ -129,16 +86,16 @@ TEST_F(RunLockTest, SecondAcquireFailsNamingTheHolder) {
                                      lock->path(), getpid());
   EXPECT_EQ(second.status().message().rfind(expected, 0), 0u) << second.status().message();
   // ...and in another one.
-  Pipe msg;
+  ChildPipe msg;
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
     become_child_of_run();  // dies with the test process
     auto l = RunLock::acquire("rmapbench run --profile quick");
-    msg.send(l ? "acquired!" : l.status().message());
+    msg.send_text(l ? "acquired!" : l.status().message());
     _exit(0);
   }
-  std::string m = msg.receive();
+  std::string m = msg.receive_text();
   waitpid(child, nullptr, 0);
   EXPECT_EQ(m.rfind(expected, 0), 0u) << m;
   // The start date is today's, in "YYYY-MM-DD HH:MM:SS +ZZZZ".
@@ -147,16 +104,16 @@ TEST_F(RunLockTest, SecondAcquireFailsNamingTheHolder) {
 }
 
 TEST_F(RunLockTest, StaleLockOfAKilledRunIsTakenOver) {
-  Pipe ready;
+  ChildPipe ready;
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
     become_child_of_run();  // dies with the test process
     auto l = RunLock::acquire("rmapbench run --profile stale");
-    ready.send(l ? "ok" : l.status().message());
+    ready.send_text(l ? "ok" : l.status().message());
     for (;;) pause();
   }
-  ASSERT_EQ(ready.receive(), "ok");
+  ASSERT_EQ(ready.receive_text(), "ok");
   auto blocked = RunLock::acquire("rmapbench run");
   ASSERT_FALSE(blocked);
   EXPECT_NE(blocked.status().message().find(fmt::format("pid {} (rmapbench run --profile stale)", child)),
@@ -173,22 +130,22 @@ TEST_F(RunLockTest, StaleLockOfAKilledRunIsTakenOver) {
 TEST_F(RunLockTest, ChildrenOfTheRunDoNotKeepTheLock) {
   // The holder's children (become_child_of_run) close the lock fd, and die
   // with the holder: after kill -9 of the holder the lock is free at once.
-  Pipe ready;
+  ChildPipe ready;
   pid_t holder = fork();
   ASSERT_GE(holder, 0);
   if (holder == 0) {
     become_child_of_run();  // dies with the test process
     auto l = RunLock::acquire("rmapbench run --profile kids");
-    if (!l) ready.send("failed");
+    if (!l) ready.send_text("failed");
     auto kid = fork_child_of_run();
     if (kid && *kid == 0) {
-      ready.send(std::to_string(getpid()));  // after become_child_of_run() ran
+      ready.send_text(std::to_string(getpid()));  // after become_child_of_run() ran
       for (;;) pause();
     }
-    if (!kid) ready.send("failed");
+    if (!kid) ready.send_text("failed");
     for (;;) pause();
   }
-  std::string kid_text = ready.receive();
+  std::string kid_text = ready.receive_text();
   ASSERT_NE(kid_text, "failed");
   pid_t kid = std::stoi(kid_text);
   // The child holds no fd of the lock file.
@@ -211,7 +168,7 @@ TEST_F(RunLockTest, ChildrenOfTheRunDoNotKeepTheLock) {
 TEST_F(RunLockTest, ProcessesLeftByADeadHolderAreNamedAsTheCulprits) {
   // A child forked without become_child_of_run() keeps the lock alive after
   // its parent died: the message says so instead of naming a dead pid only.
-  Pipe ready;
+  ChildPipe ready;
   pid_t holder = fork();
   ASSERT_GE(holder, 0);
   if (holder == 0) {
@@ -221,10 +178,10 @@ TEST_F(RunLockTest, ProcessesLeftByADeadHolderAreNamedAsTheCulprits) {
     if (kid == 0) {
       for (;;) pause();
     }
-    ready.send(l ? std::to_string(kid) : "failed");
+    ready.send_text(l ? std::to_string(kid) : "failed");
     for (;;) pause();
   }
-  std::string kid_text = ready.receive();
+  std::string kid_text = ready.receive_text();
   ASSERT_NE(kid_text, "failed");
   pid_t kid = std::stoi(kid_text);
   kill(holder, SIGKILL);
