@@ -88,6 +88,12 @@ size_t pmd_size() {
   return cached;
 }
 
+std::optional<std::string> unavailable() {
+  if (pmd_size() == 0)
+    return std::string("needs transparent huge pages (CONFIG_TRANSPARENT_HUGEPAGE; ") + kThpDir + " is absent)";
+  return std::nullopt;
+}
+
 std::vector<long> listed_sizes_kb() {
   std::vector<long> sizes;
   DIR* d = opendir(kThpDir);

@@ -39,6 +39,8 @@ inline constexpr const char* kThpDir = "/sys/kernel/mm/transparent_hugepage";
 
 // hpage_pmd_size (bytes); 0 when the kernel has no THP.
 size_t pmd_size();
+// Why this kernel cannot run a THP workload, for a workload's `needs`.
+std::optional<std::string> unavailable();
 // The folio sizes sysfs lists (hugepages-<kb>kB), ascending, in kB.
 std::vector<long> listed_sizes_kb();
 // "/sys/kernel/mm/transparent_hugepage/hugepages-64kB"

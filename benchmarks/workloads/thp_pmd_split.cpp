@@ -231,12 +231,6 @@ void register_thp_pmd_split(Registrar& r) {
           ->Iterations(iterations);
 }
 
-std::optional<std::string> thp_unavailable() {
-  if (mm::thp::pmd_size() == 0)
-    return std::string("needs transparent huge pages (CONFIG_TRANSPARENT_HUGEPAGE; ") + mm::thp::kThpDir + " is absent)";
-  return std::nullopt;
-}
-
 }  // namespace
 
 RMAPBENCH_WORKLOAD(thp_pmd_split,
@@ -250,7 +244,7 @@ RMAPBENCH_WORKLOAD(thp_pmd_split,
                                    "(kpageflags), every byte intact everywhere, COW isolation after the split.",
                     .parameters = "sharers: processes besides us mapping the THPs (quick 0,16; full 0..64); operations: quick "
                                   "mprotect and madv_dontneed, full also munmap",
-                    .needs = {{"transparent huge pages", thp_unavailable}},
+                    .needs = {{"transparent huge pages", mm::thp::unavailable}},
                     .register_benchmarks = register_thp_pmd_split});
 
 }  // namespace rmapbench

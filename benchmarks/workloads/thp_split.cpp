@@ -321,12 +321,6 @@ void register_thp_split(Registrar& r) {
       }
 }
 
-std::optional<std::string> thp_unavailable() {
-  if (mm::thp::pmd_size() == 0)
-    return std::string("needs transparent huge pages (CONFIG_TRANSPARENT_HUGEPAGE; ") + mm::thp::kThpDir + " is absent)";
-  return std::nullopt;
-}
-
 }  // namespace
 
 RMAPBENCH_WORKLOAD(thp_split,
@@ -344,7 +338,7 @@ RMAPBENCH_WORKLOAD(thp_split,
                     .parameters = "sharers: processes besides us mapping the folios (quick 0,4,16; full 0..64); "
                                   "thp_kb: folio size in kB (quick PMD, and 64 for the deferred split only; full PMD and the mTHP "
                                   "sizes 1024..16 for every trigger)",
-                    .needs = {{"transparent huge pages", thp_unavailable}},
+                    .needs = {{"transparent huge pages", mm::thp::unavailable}},
                     .register_benchmarks = register_thp_split});
 
 }  // namespace rmapbench
