@@ -102,10 +102,11 @@ namespace {
 // POSIX guarantees repetition counts up to 255 (_POSIX2_RE_DUP_MAX).
 constexpr long kMaxRepeatCount = 255;
 // glibc's regcomp copies a repeated atom once per count ("a{3}" is "aaa",
-// "a+" is "aa*"), so nested repetitions multiply the automaton:
-// "((a{255}){255}){255}" or "a" followed by 22 '+' take gigabytes. Patterns
-// whose expanded size exceeds this are refused.
-constexpr double kMaxExpandedSize = 65536;
+// "a+" is "aa*"), so nested repetitions multiply the automaton, and its
+// matcher's time grows with it: "((a{255}){255}){255}" takes gigabytes.
+// Patterns whose expanded size exceeds this are refused; a filter over
+// benchmark names never comes near it.
+constexpr double kMaxExpandedSize = 4096;
 
 // A bad --filter: std::regex_error (what callers catch) with regerror's words.
 class FilterError : public std::regex_error {
@@ -139,8 +140,16 @@ void check_pattern(const std::string& re) {
     groups.back().done += groups.back().last;
     groups.back().last = size;
   };
+  bool after_quantifier = false;
   for (size_t i = 0; i < re.size(); ++i) {
     const char c = re[i];
+    // POSIX leaves adjacent repetition operators ("a+*") undefined; glibc
+    // nests them, each '+' doubling what came before.
+    const bool quantifier = c == '*' || c == '+' || c == '?' || c == '{';
+    if (quantifier && after_quantifier)
+      throw FilterError(std::regex_constants::error_badrepeat,
+                        "adjacent repetition operators (such as \"+*\") are not supported");
+    after_quantifier = quantifier;
     if (c == '\\') {
       if (i + 1 < re.size() && re[i + 1] >= '1' && re[i + 1] <= '9')
         throw FilterError(std::regex_constants::error_backref, "back-references are not supported");

@@ -66,6 +66,27 @@ TEST(RunOptions, FilterIsASearchAndCanBeNegated) {
   EXPECT_THROW(filter_matches("(", "x"), std::regex_error);
 }
 
+// Filters that would make the matcher run for minutes or take gigabytes are
+// refused as bad filters (found by fuzz_run_options), and a pattern that
+// makes a backtracking matcher explode is matched in bounded time.
+TEST(RunOptions, FiltersThatCannotBeMatchedInBoundedTimeAreRefused) {
+  auto why = [](const std::string& re) {
+    try {
+      filter_matches(re, "fork_storm/fork_only/vmas:1");
+    } catch (const std::regex_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(why("n+*+++++++++++++/++k").find("adjacent repetition"), std::string::npos);
+  EXPECT_NE(why("a**").find("adjacent repetition"), std::string::npos);
+  EXPECT_NE(why("((a{255}){255}){255}").find("beyond 4096"), std::string::npos);
+  EXPECT_NE(why("a{256}").find("above 255"), std::string::npos);
+  EXPECT_NE(why("(a)\\1").find("back-references"), std::string::npos);
+  EXPECT_EQ(why("^fork_(storm|depth)/[a-z_]+/vmas:[0-9]{1,5}$"), "accepted");
+  EXPECT_FALSE(filter_matches("(.*)*x", "fork_storm/fork_only/vmas:1000"));
+}
+
 TEST(RunOptions, ResultsFileNameIsSafe) {
   EXPECT_EQ(results_file_name("results", "box.example.org", "6.18.0-rc1+", "stock", Profile::quick, "20261129T120000Z"),
             "results/box-6.18.0-rc1_-stock-quick-20261129T120000Z.json");
