@@ -109,11 +109,11 @@ ForkTimer::~ForkTimer() {
   if (child_exit_stamp_) munmap(const_cast<int64_t*>(child_exit_stamp_), sizeof(int64_t));
 }
 
-Result<ForkTimes> ForkTimer::fork_exit_wait() {
+Result<ForkTimes> ForkTimer::fork_exit_wait(ExitStamp stamp) {
   const int64_t start = monotonic_ns();
   const pid_t pid = fork();
   if (pid == 0) {
-    *child_exit_stamp_ = monotonic_ns();
+    if (stamp == ExitStamp::record) *child_exit_stamp_ = monotonic_ns();
     _exit(0);
   }
   const int64_t forked = monotonic_ns();
@@ -126,7 +126,7 @@ Result<ForkTimes> ForkTimer::fork_exit_wait() {
     return safety::classify_wait_status(pid, status).as_status("forked child");
   ForkTimes t;
   t.fork_ns = forked - start;
-  t.exit_ns = reaped - *child_exit_stamp_;
+  t.exit_ns = stamp == ExitStamp::record ? reaped - *child_exit_stamp_ : 0;
   t.total_ns = reaped - start;
   return t;
 }

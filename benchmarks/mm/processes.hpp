@@ -27,15 +27,21 @@ struct ForkTimes {
   int64_t total_ns = 0;      // fork() call to waitpid() return
 };
 
-// The child does nothing but record when it exits, so the figure is the
-// kernel's fork/exit work plus one wakeup, as in a bare C loop.
+// The child does nothing but, if asked, record when it exits, so the figure
+// is the kernel's fork/exit work plus one wakeup, as in a bare C loop.
 class ForkTimer {
  public:
+  // Whether the child stamps its exit time, which splits off exit_ns. The
+  // stamp costs the child page faults (the vDSO, the shared page) and its
+  // exit their unmapping, work a bare loop does not do; fork+exit+wait
+  // figures are timed without it.
+  enum class ExitStamp { none, record };
+
   static Result<ForkTimer> create();  // maps the shared page the child stamps
   ForkTimer(ForkTimer&&) noexcept;
   ForkTimer& operator=(ForkTimer&&) = delete;
   ~ForkTimer();
-  Result<ForkTimes> fork_exit_wait();
+  Result<ForkTimes> fork_exit_wait(ExitStamp stamp = ExitStamp::record);  // exit_ns is 0 without the stamp
 
  private:
   explicit ForkTimer(volatile int64_t* stamp) : child_exit_stamp_(stamp) {}

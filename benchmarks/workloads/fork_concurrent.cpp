@@ -42,7 +42,7 @@ Result<mm::Agent> spawn_forker(int cpu) {
     }
     const int64_t start = mm::monotonic_ns();
     for (long i = 0; i < req.arg; ++i) {
-      auto t = (*timer)->fork_exit_wait();
+      auto t = (*timer)->fork_exit_wait(mm::ForkTimer::ExitStamp::none);
       if (!t) return mm::reply_error(t.status().message());
     }
     return mm::reply_ok({double(start), double(mm::monotonic_ns())});
