@@ -42,7 +42,7 @@ int run_thp_ksm_selfcheck();
 
 namespace {
 
-constexpr int kRounds = 5;
+constexpr int kRounds = 9;
 constexpr double kLow = 0.95, kHigh = 1.05;
 
 long long now_ns() {
@@ -107,8 +107,10 @@ void initialize_google_benchmark() {
   benchmark::Initialize(&argc, argv.data());
 }
 
-void print_row(const std::string& what, double bare, double suite, const char* unit, bool& inside_all) {
-  const double ratio = bare > 0 ? suite / bare : 0;
+// `ratio` is the median of the rounds' own suite/bare ratios: pairing the
+// two figures of a round cancels the drift of a shared host, which moves
+// both alike within a round but by tens of percent over a minute.
+void print_row(const std::string& what, double bare, double suite, double ratio, const char* unit, bool& inside_all) {
   const bool inside = ratio >= kLow && ratio <= kHigh;
   inside_all = inside_all && inside;
   fmt::print("{:<44} {:>10.1f} {:>10.1f} {:<3} {:>6.3f}  {}\n", what, bare, suite, unit, ratio,
@@ -239,7 +241,7 @@ int run_thp_selfcheck() {
   int status = 0;
   fmt::print("{:<44} {:>10} {:>10} {:<3} {:>6}  {}\n", "operation (per folio)", "bare", "suite", "", "ratio", "verdict");
   auto check = [&](const std::string& what, const std::string& name, const std::function<double()>& bare_iteration) {
-    std::vector<double> bare, suite;
+    std::vector<double> bare, suite, ratios;
     for (int round = 0; round < kRounds; ++round) {
       Capture c;
       auto suite_round = [&] {
@@ -261,8 +263,9 @@ int run_thp_selfcheck() {
         status = 1;
         return;
       }
+      if (!b.empty() && !suite.empty()) ratios.push_back(suite.back() / bare.back());
     }
-    print_row(what, median(bare), median(suite), "us", inside);
+    print_row(what, median(bare), median(suite), median(ratios), "us", inside);
   };
   for (long s : sharers)
     check(fmt::format("deferred split {} kB, {} sharers", kb, s),
@@ -431,7 +434,8 @@ int run_ksm_selfcheck() {
     const auto e = mm::ksm::expected_merge({n}, static_cast<long>(ksm_read("max_page_sharing")));
     const std::string name =
         fmt::format("ksm_merge/madv_mergeable/contents:1/pages:{}/procs:{}", cfg.pages, cfg.procs);
-    std::vector<double> bare, suite, cpu, scanned, suite_share;
+    std::vector<double> bare, suite, cpu, scanned, suite_share, ratios;
+    std::vector<double> round_bare;  // this round's bare merges, for its paired ratio
     for (int round = 0; round < kRounds; ++round) {
       Capture c;
       auto suite_round = [&] {
@@ -448,6 +452,7 @@ int run_ksm_selfcheck() {
           fmt::print("skipped: {}\n", g.status().message());
           return 0;
         }
+        round_bare.clear();
         for (long i = 0; i < std::max<long>(c.iterations, 2); ++i) {
           BareMerge m = bare_merge(cfg.pages, cfg.procs, e.sharing, *clock);
           if (m.ms < 0) {
@@ -456,6 +461,7 @@ int run_ksm_selfcheck() {
             break;
           }
           bare.push_back(m.ms);
+          round_bare.push_back(m.ms);
           cpu.push_back(m.ksmd_cpu_ms);
           scanned.push_back(static_cast<double>(m.scanned));
         }
@@ -466,10 +472,11 @@ int run_ksm_selfcheck() {
         fmt::print("{:<44} suite failed: {}\n", name, c.error);
         return 1;
       }
+      if (!round_bare.empty() && !suite.empty()) ratios.push_back(suite.back() / median(round_bare));
     }
     const std::string what = fmt::format("{} pages x {} procs, scan {} sleep {}", cfg.pages, cfg.procs,
                                          cfg.pages_to_scan, cfg.sleep_ms);
-    print_row(what, median(bare), median(suite), "ms", inside);
+    print_row(what, median(bare), median(suite), median(ratios), "ms", inside);
     // The floor ksmd's pacing sets: every batch of pages_to_scan pages is
     // followed by sleep_millisecs, and ksmd needs its CPU time.
     const double batches = median(scanned) / static_cast<double>(cfg.pages_to_scan);
