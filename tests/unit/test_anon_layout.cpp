@@ -1,6 +1,12 @@
 // The layout is the base of every fork workload: its VMAs must really be
 // separate, faulted, and its checks must be able to fail.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
 
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/fork_oracle.hpp"
@@ -53,4 +59,32 @@ TEST(ForkOracle, ReportsAParentWhoseDataChanged) {
   unsetenv("RMAPBENCH_TEST_CORRUPT");
   ASSERT_TRUE(s.failed());
   EXPECT_NE(s.message().find("COW isolation broken"), std::string::npos) << s.message();
+}
+
+// Out of memory is the layout's error, with errno's words, never an exit:
+// under an RLIMIT_DATA with 8 MiB of room (anonymous private mappings count
+// against it), a 64 MiB layout fails with ENOMEM and a small one still works.
+TEST(AnonLayout, OutOfMemoryIsAnErrorNotAnExit) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::ifstream status("/proc/self/status");
+    long data_kb = -1;
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmData:", 0) == 0) data_kb = std::stol(line.substr(7));
+    if (data_kb < 0) _exit(10);
+    const rlim_t limit = static_cast<rlim_t>(data_kb + 8 * 1024) * 1024;
+    rlimit rl{limit, limit};
+    if (setrlimit(RLIMIT_DATA, &rl) != 0) _exit(11);
+    auto big = AnonLayout::create(16384);
+    if (big) _exit(12);
+    if (big.status().message().find("Cannot allocate memory") == std::string::npos) _exit(13);
+    auto small = AnonLayout::create(16);
+    _exit(small && !small->verify().failed() ? 0 : 14);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child died of signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: no VmData, 11: setrlimit, 12: the big layout fit, 13: not ENOMEM's words, "
+                                       "14: the small layout failed";
 }
