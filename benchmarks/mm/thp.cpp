@@ -494,6 +494,23 @@ Status confirm_thps(const ThpRegion& region) {
   return Status::ok();
 }
 
+Status check_cow_isolation(ThpRegion& region, long parent_marks, ChildGroup& sharers,
+                           const ChildGroup::Body& late_check, const std::function<Status(bool marked)>& parent_view) {
+  std::optional<ChildGroup> checker;
+  ChildGroup* sharers_now = &sharers;
+  if (sharers.pids().empty()) {
+    auto c = ChildGroup::spawn(1, {}, late_check);
+    if (!c) return c.status();
+    checker.emplace(std::move(*c));
+    sharers_now = &*checker;
+  }
+  for (long f = 0; f < region.count(); ++f) region.mark(f, parent_marks);
+  if (Status s = sharers_now->check(); s.failed()) return s;
+  if (Status s = parent_view(true); s.failed()) return s;
+  if (Status s = sharers_now->release(); s.failed()) return s;
+  return checker ? sharers.release() : Status::ok();
+}
+
 Status check_split(const ThpRegion& region, const std::vector<pid_t>& pids) {
   auto who = [&](size_t k) {
     return pids[k] == 0 ? std::string("the benchmark process") : fmt::format("sharer {} (pid {})", k - 1, pids[k]);

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "benchmarks/mm/processes.hpp"
 #include "benchmarks/mm/status.hpp"
 #include "runners/safety/knob_guard.hpp"
 
@@ -194,6 +195,13 @@ Status confirm_thps(const ThpRegion& region);
 // of `pids` (0 = us; kpageflags where readable) and, for the PMD size, no
 // AnonHugePages remain in their ranges. The error names the process.
 Status check_split(const ThpRegion& region, const std::vector<pid_t>& pids);
+
+// The COW oracle after a split: we write page `parent_marks` of every folio
+// and must see our write (`parent_view(true)`), while a sharer must not. The
+// sharer is one of `sharers` or, when that group is empty, one checker forked
+// now, after the split, running `late_check`. Releases the groups.
+Status check_cow_isolation(ThpRegion& region, long parent_marks, ChildGroup& sharers,
+                           const ChildGroup::Body& late_check, const std::function<Status(bool marked)>& parent_view);
 
 // ------------------------------------------------------------ triggers
 

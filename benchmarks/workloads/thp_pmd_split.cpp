@@ -157,20 +157,9 @@ Result<Sample> split_pmds_once(Op op, long sharers, bool corrupt, uint32_t seed)
         marked ? "benchmark process after its COW write" : "benchmark process after the PMD split");
   };
   if (Status s = parent_view(false); s.failed()) return s;
-  std::optional<mm::ChildGroup> checker;
-  mm::ChildGroup* sharers_now = &*group;
-  if (sharers == 0) {
-    auto c = mm::ChildGroup::spawn(1, {}, sharer_check(true));
-    if (!c) return c.status();
-    checker.emplace(std::move(*c));
-    sharers_now = &*checker;
-  }
-  for (long f = 0; f < kFolios; ++f) region->mark(f, kParentMarks);
-  if (Status s = sharers_now->check(); s.failed()) return s;
-  if (Status s = parent_view(true); s.failed()) return s;
-  if (Status s = sharers_now->release(); s.failed()) return s;
-  if (checker)
-    if (Status s = group->release(); s.failed()) return s;
+  if (Status s = mm::thp::check_cow_isolation(*region, kParentMarks, *group, sharer_check(true), parent_view);
+      s.failed())
+    return s;
   return sample;
 }
 

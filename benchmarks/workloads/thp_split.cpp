@@ -243,20 +243,8 @@ Result<Sample> split_once(Trigger trigger, size_t folio_bytes, long folios, long
   // Oracle 3: COW isolation after the split: we write one page per folio,
   // sharer 0 another; nobody sees the other's write. Without sharers a
   // checker is forked now, after the split.
-  std::optional<mm::ChildGroup> checker;
-  mm::ChildGroup* sharers_now = &*group;
-  if (sharers == 0) {
-    auto c = mm::ChildGroup::spawn(1, {}, sharer_check);
-    if (!c) return c.status();
-    checker.emplace(std::move(*c));
-    sharers_now = &*checker;
-  }
-  for (long f = 0; f < folios; ++f) region->mark(f, kParentMarks);
-  if (Status s = sharers_now->check(); s.failed()) return s;
-  if (Status s = parent_view(true); s.failed()) return s;
-  if (Status s = sharers_now->release(); s.failed()) return s;
-  if (checker)
-    if (Status s = group->release(); s.failed()) return s;
+  if (Status s = mm::thp::check_cow_isolation(*region, kParentMarks, *group, sharer_check, parent_view); s.failed())
+    return s;
   return sample;
 }
 
