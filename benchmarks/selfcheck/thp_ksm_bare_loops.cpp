@@ -119,18 +119,37 @@ void print_row(const std::string& what, double bare, double suite, double ratio,
 
 // ------------------------------------------------------------------ THP
 
+// K PMD-aligned THPs, faulted by memset, as a developer would map them by
+// hand; unmapped when it goes. `base` is null when mmap failed.
+struct BareThps {
+  BareThps(size_t pmd, long folios) : bytes(pmd * static_cast<size_t>(folios + 1)) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return;
+    raw = static_cast<char*>(p);
+    base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + pmd - 1) & ~(pmd - 1));
+    const size_t len = pmd * static_cast<size_t>(folios);
+    madvise(base, len, MADV_HUGEPAGE);
+    memset(base, 0x5a, len);
+  }
+  ~BareThps() {
+    if (raw) munmap(raw, bytes);
+  }
+  BareThps(const BareThps&) = delete;
+  BareThps& operator=(const BareThps&) = delete;
+  size_t bytes;
+  char* raw = nullptr;
+  char* base = nullptr;
+};
+
 // What a developer would write by hand for the deferred split: K THPs,
 // S children that drop the last page of each, drop_slab idle (three times), our
 // drop, drop_slab.
 // Returns us per folio for one iteration, or < 0 on failure.
 double bare_deferred_split_us(size_t pmd, long folios, long sharers) {
   const size_t ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t len = pmd * static_cast<size_t>(folios);
-  char* raw = static_cast<char*>(mmap(nullptr, len + pmd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (raw == MAP_FAILED) return -1;
-  char* base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + pmd - 1) & ~(pmd - 1));
-  madvise(base, len, MADV_HUGEPAGE);
-  memset(base, 0x5a, len);
+  BareThps thps(pmd, folios);
+  if (!thps.base) return -1;
+  char* base = thps.base;
   int ready[2], go[2];
   if (pipe(ready) != 0 || pipe(go) != 0) return -1;
   std::vector<pid_t> kids;
@@ -173,7 +192,6 @@ double bare_deferred_split_us(size_t pmd, long folios, long sharers) {
   }
   for (pid_t pid : kids) waitpid(pid, nullptr, 0);
   for (int f : {ready[0], ready[1], go[0], go[1]}) close(f);
-  munmap(raw, len + pmd);
   if (w1 != 1 || w2 != 1) return -1;
   return static_cast<double>(std::max(0LL, loaded - idle)) / 1e3 / static_cast<double>(folios);
 }
@@ -181,19 +199,15 @@ double bare_deferred_split_us(size_t pmd, long folios, long sharers) {
 // MADV_COLD of the last page of each unshared THP: the synchronous split.
 double bare_madv_cold_us(size_t pmd, long folios) {
   const size_t ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t len = pmd * static_cast<size_t>(folios);
-  char* raw = static_cast<char*>(mmap(nullptr, len + pmd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (raw == MAP_FAILED) return -1;
-  char* base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + pmd - 1) & ~(pmd - 1));
-  madvise(base, len, MADV_HUGEPAGE);
-  memset(base, 0x5a, len);
+  BareThps thps(pmd, folios);
+  if (!thps.base) return -1;
+  char* base = thps.base;
   long long total = 0;
   for (long f = 0; f < folios; ++f) {
     const long long t0 = now_ns();
     madvise(base + static_cast<size_t>(f + 1) * pmd - ps, ps, MADV_COLD);
     total += now_ns() - t0;
   }
-  munmap(raw, len + pmd);
   return static_cast<double>(total) / 1e3 / static_cast<double>(folios);
 }
 
@@ -201,19 +215,15 @@ double bare_madv_cold_us(size_t pmd, long folios) {
 // (and the VMA split it implies), per THP.
 double bare_pmd_mprotect_us(size_t pmd, long folios) {
   const size_t ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t len = pmd * static_cast<size_t>(folios);
-  char* raw = static_cast<char*>(mmap(nullptr, len + pmd, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-  if (raw == MAP_FAILED) return -1;
-  char* base = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(raw) + pmd - 1) & ~(pmd - 1));
-  madvise(base, len, MADV_HUGEPAGE);
-  memset(base, 0x5a, len);
+  BareThps thps(pmd, folios);
+  if (!thps.base) return -1;
+  char* base = thps.base;
   long long total = 0;
   for (long f = 0; f < folios; ++f) {
     const long long t0 = now_ns();
     mprotect(base + static_cast<size_t>(f) * pmd + ps, ps, PROT_READ);
     total += now_ns() - t0;
   }
-  munmap(raw, len + pmd);
   return static_cast<double>(total) / 1e3 / static_cast<double>(folios);
 }
 
