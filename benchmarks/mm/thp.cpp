@@ -271,11 +271,13 @@ std::optional<std::string> census_unavailable() {
   return std::nullopt;
 }
 
-Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
-                                        const std::vector<std::pair<uintptr_t, size_t>>& ranges) {
+namespace {
+
+// Every pagemap entry of `ranges` in each process of `pids`.
+Result<std::vector<std::vector<PagemapEntry>>> read_pagemaps(const std::vector<pid_t>& pids,
+                                                           const std::vector<std::pair<uintptr_t, size_t>>& ranges) {
   const size_t ps = page_size();
   std::vector<std::vector<PagemapEntry>> entries(pids.size());
-  std::vector<uint64_t> pfns;
   for (size_t k = 0; k < pids.size(); ++k) {
     const std::string path = proc_path(pids[k], "pagemap");
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -296,12 +298,29 @@ Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
           close(fd);
           return Status::error(path + " hides page frame numbers (needs CAP_SYS_ADMIN)");
         }
-        if (e.pfn) pfns.push_back(e.pfn);
         entries[k].push_back(e);
       }
     }
     close(fd);
   }
+  return entries;
+}
+
+bool same_frames(const std::vector<std::vector<PagemapEntry>>& a, const std::vector<std::vector<PagemapEntry>>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t k = 0; k < a.size(); ++k) {
+    if (a[k].size() != b[k].size()) return false;
+    for (size_t i = 0; i < a[k].size(); ++i)
+      if (a[k][i].pfn != b[k][i].pfn || a[k][i].present != b[k][i].present) return false;
+  }
+  return true;
+}
+
+Result<std::vector<FolioCensus>> census_of(const std::vector<std::vector<PagemapEntry>>& entries) {
+  std::vector<uint64_t> pfns;
+  for (const auto& per_process : entries)
+    for (const PagemapEntry& e : per_process)
+      if (e.pfn) pfns.push_back(e.pfn);
   std::sort(pfns.begin(), pfns.end());
   pfns.erase(std::unique(pfns.begin(), pfns.end()), pfns.end());
   std::unordered_map<uint64_t, uint64_t> flags;
@@ -322,14 +341,37 @@ Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
     i = j;
   }
   close(kfd);
-  std::vector<FolioCensus> out(pids.size());
-  for (size_t k = 0; k < pids.size(); ++k)
+  std::vector<FolioCensus> out(entries.size());
+  for (size_t k = 0; k < entries.size(); ++k)
     for (const PagemapEntry& e : entries[k]) {
       std::optional<uint64_t> f;
       if (e.pfn) f = flags[e.pfn];
       census_add(out[k], f);
     }
   return out;
+}
+
+}  // namespace
+
+Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
+                                        const std::vector<std::pair<uintptr_t, size_t>>& ranges) {
+  // The flags are read after the page frames: a page that ksmd, migration or
+  // a split replaced in between would be counted with the flags of a frame
+  // that no longer backs it (and that frame may be free or reused by then).
+  // So the frames are read again afterwards, and the census retried until
+  // they held.
+  constexpr int kAttempts = 8;
+  auto entries = read_pagemaps(pids, ranges);
+  if (!entries) return entries.status();
+  Result<std::vector<FolioCensus>> out = Status::error("no census");
+  for (int attempt = 1;; ++attempt) {
+    out = census_of(*entries);
+    if (!out) return out;
+    auto again = read_pagemaps(pids, ranges);
+    if (!again) return again.status();
+    if (same_frames(*entries, *again) || attempt == kAttempts) return out;
+    entries = std::move(again);
+  }
 }
 
 // ------------------------------------------------------------ the region

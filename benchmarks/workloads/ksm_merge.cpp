@@ -23,6 +23,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
@@ -216,15 +217,29 @@ Status verify_all(Group& g) {
 }
 
 // Every process's region has `want` KSM pages (kpageflags), or says who not.
+//
+// A count that is off is looked at again for up to 200 ms before it fails:
+// seen once in a quick run, a census read 504 of 512 right after the one
+// that ended the merge had found all 512; a page frame that is being
+// replaced between the pagemap and the kpageflags reads looks "not KSM".
+// A page that really lost its KSM mapping (a COW break, an unmerge) stays
+// lost, so a real failure still fails.
 Status check_ksm_pages(Group& g, const std::function<long(size_t)>& want, const char* when) {
   if (mm::thp::census_unavailable()) return Status::ok();
+  constexpr int kLooks = 11;
   for (size_t i = 0; i < g.agents.size(); ++i) {
-    auto c = mm::thp::census({g.pids[i]}, {g.ranges[i]});
-    if (!c) return c.status().context("KSM page census");
-    const long got = c->front().ksm_pages;
-    if (got != want(i))
-      return Status::error(fmt::format("{}: process {} (pid {}) maps {} KSM pages, expected {} (kpageflags)", when, i,
-                                       g.pids[i], got, want(i)));
+    long got = -1;
+    for (int look = 1; look <= kLooks; ++look) {
+      auto c = mm::thp::census({g.pids[i]}, {g.ranges[i]});
+      if (!c) return c.status().context("KSM page census");
+      got = c->front().ksm_pages;
+      if (got == want(i)) break;
+      if (look == kLooks)
+        return Status::error(fmt::format("{}: process {} (pid {}) maps {} KSM pages, expected {} (kpageflags, {} "
+                                         "looks over 200 ms)",
+                                         when, i, g.pids[i], got, want(i), kLooks));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   }
   return Status::ok();
 }
