@@ -20,11 +20,13 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <thread>
 
 #include <fmt/core.h>
 
@@ -270,7 +272,21 @@ Result<std::string> read_file_bytes(const std::string& path) {
 
 Status write_knob(const std::string& path, const std::string& value) {
   std::string bytes = value + "\n";
-  int err = write_knob_raw(path.c_str(), bytes.data(), bytes.size());
+  // EBUSY can be transient: KSM refuses max_page_sharing and
+  // merge_across_nodes while a KSM page is still mapped, which it is for a
+  // moment by a process that left KSM but has not unmapped yet (between
+  // ksm_exit() and exit_mmap()). Seen here right after another KSM workload.
+  constexpr int kBusyTries = 200;
+  int err = 0;
+  for (int attempt = 1; attempt <= kBusyTries; ++attempt) {
+    err = write_knob_raw(path.c_str(), bytes.data(), bytes.size());
+    if (err != EBUSY) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (err == EBUSY)
+    return Status::error(fmt::format("write '{}' to {}: {} for {} s", value, path, std::strerror(err),
+                                     kBusyTries / 100),
+                         err);
   if (err != 0) return Status::from_errno(fmt::format("write '{}' to {}", value, path), err);
   return Status::ok();
 }
