@@ -76,6 +76,10 @@ std::string knob_or_unknown(const std::string& path) { return sysfs::read_knob(p
 
 // ------------------------------------------------------------ sizes, knobs
 
+long folios_per_iteration(size_t folio_bytes) {
+  return std::clamp<long>(static_cast<long>((32u << 20) / std::max<size_t>(folio_bytes, 1)), 16, 256);
+}
+
 size_t pmd_size() {
   static const size_t cached = [] {
     auto text = sysfs::read_file(std::string(kThpDir) + "/hpage_pmd_size", 256);

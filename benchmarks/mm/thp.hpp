@@ -40,6 +40,13 @@ inline constexpr const char* kThpDir = "/sys/kernel/mm/transparent_hugepage";
 
 // hpage_pmd_size (bytes); 0 when the kernel has no THP.
 size_t pmd_size();
+// Folios a THP workload splits per iteration: about 32 MiB, at least 16,
+// at most 256. Many, because the first split after the oracles' untimed work
+// (reading the region, smaps, a forked checker) pays for colder caches: in a
+// bare C loop on a 2-CPU VM, reading the region back between iterations made
+// the PMD splits of the next one 9-28% slower with 4 THPs per iteration, and
+// 2-4% slower with 16.
+long folios_per_iteration(size_t folio_bytes);
 // Why this kernel cannot run a THP workload, for a workload's `needs`.
 std::optional<std::string> unavailable();
 // The folio sizes sysfs lists (hugepages-<kb>kB), ascending, in kB.

@@ -50,7 +50,6 @@ const char* op_note(Op op) {
 }
 
 constexpr int kSkipErr = -4242;
-constexpr long kFolios = 4;
 constexpr long kOpPage = 1;       // the page each operation changes
 constexpr long kChildMarks = 2;   // sharer 0 writes this page after the split
 constexpr long kParentMarks = 3;  // we write this one
@@ -66,9 +65,15 @@ Result<Sample> split_pmds_once(Op op, long sharers, bool corrupt, uint32_t seed)
   const size_t ps = mm::page_size();
   const size_t pmd = mm::thp::pmd_size();
   const long kb = static_cast<long>(pmd / 1024);
-  auto region = ThpRegion::create(pmd, kFolios, seed);
+  const long folios = mm::thp::folios_per_iteration(pmd);
+  auto region = ThpRegion::create(pmd, folios, seed);
   if (!region) return region.status().context("THP region");
   if (Status s = mm::thp::confirm_thps(*region); s.failed()) return Status::error(s.message(), kSkipErr);
+  // No collapse from here on: khugepaged may otherwise rebuild a THP from a
+  // range whose PMD was split (its PTEs all present) before the
+  // oracle looks, and sharers forked below inherit the flag. Existing THPs
+  // stay as they are.
+  if (Status s = region->forbid_collapse(); s.failed()) return s;
   ThpRegion* shared = &*region;
 
   // A sharer forked before the operation still has every page; one forked
@@ -95,7 +100,7 @@ Result<Sample> split_pmds_once(Op op, long sharers, bool corrupt, uint32_t seed)
   auto before = mm::thp::read_events(kb);
   if (!before) return before.status();
   auto timed = [&]() -> Status {
-    for (long f = 0; f < kFolios; ++f) {
+    for (long f = 0; f < folios; ++f) {
       char* p = region->page(f, kOpPage);
       int rc = 0;
       const int64_t t0 = mm::monotonic_ns();
@@ -115,13 +120,12 @@ Result<Sample> split_pmds_once(Op op, long sharers, bool corrupt, uint32_t seed)
   auto after = mm::thp::read_events(kb);
   if (!after) return after.status();
   sample.events = *after - *before;
-  if (Status s = region->forbid_collapse(); s.failed()) return s;
 
   // Oracle 1: our PMDs were split, the folios were not; the sharers keep
   // their PMD mappings.
-  if (sample.events.split_pmd < kFolios)
+  if (sample.events.split_pmd < folios)
     return Status::error(fmt::format("{} split {} of {} PMD mappings (thp_split_pmd)", op_name(op),
-                                     sample.events.split_pmd, kFolios));
+                                     sample.events.split_pmd, folios));
   auto huge = mm::thp::anon_huge_kb(0, region->start(), region->end() - region->start());
   if (!huge) return huge.status();
   if (*huge != 0)
@@ -131,19 +135,19 @@ Result<Sample> split_pmds_once(Op op, long sharers, bool corrupt, uint32_t seed)
     const pid_t pid = group->pids()[static_cast<size_t>(i)];
     auto h = mm::thp::anon_huge_kb(pid, region->start(), region->end() - region->start());
     if (!h) return h.status();
-    if (*h != kFolios * kb)
+    if (*h != folios * kb)
       return Status::error(fmt::format("sharer {} (pid {}) lost its PMD mappings: AnonHugePages {} of {} kB after our "
                                        "{}",
-                                       i, pid, *h, kFolios * kb, op_name(op)));
+                                       i, pid, *h, folios * kb, op_name(op)));
   }
   if (!mm::thp::census_unavailable()) {
     auto c = mm::thp::census({0}, region->folio_ranges());
     if (!c) return c.status();
     const mm::thp::FolioCensus& got = c->front();
-    if (got.thp_pages != got.present || got.thp_heads != kFolios)
+    if (got.thp_pages != got.present || got.thp_heads != folios)
       return Status::error(fmt::format("{} split the folios themselves: {} of {} mapped pages still in THPs, {} of {} "
                                        "heads (kpageflags); only the PMD mappings should split",
-                                       op_name(op), got.thp_pages, got.present, got.thp_heads, kFolios));
+                                       op_name(op), got.thp_pages, got.present, got.thp_heads, folios));
   }
   // Oracle 2: every byte intact; oracle 3: COW isolation after the split.
   auto parent_view = [&](bool marked) {
@@ -167,6 +171,7 @@ void run(benchmark::State& state, Op op, long sharers) {
   const bool corrupt = mm::test_corruption_requested("thp_pmd_split");
   std::vector<std::string> notes = {op_note(op)};
   const long kb = static_cast<long>(mm::thp::pmd_size() / 1024);
+  const long folios = mm::thp::folios_per_iteration(mm::thp::pmd_size());
   auto guards = mm::thp::allow_size(kb, &notes);
   if (!guards) return skip(state, guards.status().message());
   // No safety::Watchdog here: its thread would put the other CPUs into our
@@ -186,7 +191,7 @@ void run(benchmark::State& state, Op op, long sharers) {
       else fail(state, s.status().message());
       break;
     }
-    state.SetIterationTime(static_cast<double>(s->ns) / 1e9 / kFolios);
+    state.SetIterationTime(static_cast<double>(s->ns) / 1e9 / static_cast<double>(folios));
     ns += static_cast<double>(s->ns);
     events += s->events;
     counts.page_faults += s->counts.page_faults;
@@ -197,13 +202,13 @@ void run(benchmark::State& state, Op op, long sharers) {
     ++iterations;
   }
   if (state.error_occurred()) return;
-  const double per = static_cast<double>(std::max(1L, iterations)) * kFolios;
+  const double per = static_cast<double>(std::max(1L, iterations) * folios);
   report_metric(state, kPmdSplitUs, ns / 1e3 / per);
   mm::thp::report_events(state, events, iterations, sharers);
   const bool perf = absent.empty();
   mm::report_op_counts(state, {perf ? counts.page_faults / per : -1, perf ? counts.context_switches / per : -1,
                                perf ? counts.cpu_migrations / per : -1, counts.sys_us / per});
-  notes.push_back(fmt::format("{} THPs of {} kB per iteration", kFolios, kb));
+  notes.push_back(fmt::format("{} THPs of {} kB per iteration", folios, kb));
   notes.insert(notes.end(), absent.begin(), absent.end());
   set_notes(state, notes);
 }
@@ -226,7 +231,7 @@ RMAPBENCH_WORKLOAD(thp_pmd_split,
                    {.name = "thp_pmd_split",
                     .kernel_path = "__split_huge_pmd -> __split_huge_pmd_locked (PMD mapping to PTEs; the folio stays "
                                    "whole), via change_protection / zap_pmd_range / __split_vma",
-                    .description = "Four PMD-mapped THPs faulted with a pattern and shared with S forked sharers. "
+                    .description = "PMD-mapped THPs (32 MiB of them) faulted with a pattern and shared with S forked sharers. "
                                    "Timed, per THP: mprotect(PROT_READ), munmap or MADV_DONTNEED of one base page "
                                    "inside it, which splits only our PMD mapping. Oracle: our range has no "
                                    "AnonHugePages left, every sharer still maps its PMDs, the folios are still whole "
