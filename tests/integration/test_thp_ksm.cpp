@@ -127,8 +127,8 @@ TEST(ThpKsm, EveryFamilyRunsOrSkipsWithItsReasonAndReportsItsCounters) {
   EXPECT_EQ(diff(before, knobs()), "") << "knobs changed by the run";
 
   const std::map<std::string, std::vector<std::string>> counters = {
-      {"thp_split/", {"folio_split_us", "split_declined", "thp_split_pmd", "thp_split_page", "thp_deferred_split_page", "sharers",
-                      "sys_us"}},
+      {"thp_split/", {"folio_split_us", "split_declined", "thp_split_pmd", "thp_split_page",
+                      "thp_deferred_split_page", "sharers", "sys_us"}},
       {"thp_pmd_split/", {"pmd_split_us", "thp_split_pmd", "thp_split_page", "sharers", "sys_us"}},
       {"ksm_merge/madv_mergeable/", {"merge_mib_s", "ksmd_cpu_ms_per_mib", "pages_sharing", "pages_shared",
                                      "stable_node_chains", "sys_us"}},
