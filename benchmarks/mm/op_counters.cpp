@@ -29,7 +29,8 @@ double sys_seconds() {
 
 }  // namespace
 
-Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::vector<std::string>* unavailable) {
+Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::vector<std::string>* unavailable,
+                              const std::function<Status()>& uncounted) {
   std::vector<perf::Counter> counters;
   std::vector<double*> targets;
   OpCounts counts;
@@ -47,6 +48,8 @@ Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::
       }
     }
   }
+  if (uncounted)
+    if (Status s = uncounted(); s.failed()) return s;
   std::vector<uint64_t> before;
   for (auto& c : counters) {
     auto v = c.read();

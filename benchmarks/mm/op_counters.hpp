@@ -24,7 +24,11 @@ struct OpCounts {
 
 // Runs `op` `ops` times with the counters on and returns per-operation
 // figures plus, in `unavailable`, why any perf counter could not be used.
-Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::vector<std::string>* unavailable);
+// `uncounted`, when given, runs with the counters already on but before
+// their first reading: a baseline that a workload subtracts from `op`'s time
+// is then measured under the same conditions as `op`.
+Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::vector<std::string>* unavailable,
+                              const std::function<Status()>& uncounted = {});
 
 // Reports the figures as counters; absent ones are left out (their reasons
 // are in `unavailable`, which the workload passes to set_notes()).
