@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <thread>
@@ -233,7 +234,13 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
   if (t.exclusive_)
     if (Status s = set("run", "2"); s.failed()) return s;
   if (o.max_page_sharing && *o.max_page_sharing != t.max_page_sharing_) {
-    if (Status s = set("max_page_sharing", std::to_string(*o.max_page_sharing)); s.failed()) return s;
+    if (Status s = set("max_page_sharing", std::to_string(*o.max_page_sharing)); s.failed()) {
+      if (s.err() != EBUSY) return s;
+      return Status::error(s.message() + " (KSM refuses max_page_sharing while any KSM page is still mapped, even "
+                                         "after run=2 unmerged every process KSM knows: a process that used KSM "
+                                         "is still exiting, or one that KSM does not scan maps a KSM page)",
+                           EBUSY);
+    }
     t.max_page_sharing_ = *o.max_page_sharing;
   }
   if (Status s = set("pages_to_scan", std::to_string(o.pages_to_scan)); s.failed()) return s;

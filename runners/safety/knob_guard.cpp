@@ -275,8 +275,9 @@ Status write_knob(const std::string& path, const std::string& value) {
   // EBUSY can be transient: KSM refuses max_page_sharing and
   // merge_across_nodes while a KSM page is still mapped, which it is for a
   // moment by a process that left KSM but has not unmapped yet (between
-  // ksm_exit() and exit_mmap()). Seen here right after another KSM workload.
-  constexpr int kBusyTries = 200;
+  // ksm_exit() and exit_mmap()). Seen here right after another KSM workload,
+  // twice in a day, once lasting longer than 2 s.
+  constexpr int kBusyTries = 1000;
   int err = 0;
   for (int attempt = 1; attempt <= kBusyTries; ++attempt) {
     err = write_knob_raw(path.c_str(), bytes.data(), bytes.size());
