@@ -367,9 +367,8 @@ Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
   constexpr int kAttempts = 8;
   auto entries = read_pagemaps(pids, ranges);
   if (!entries) return entries.status();
-  Result<std::vector<FolioCensus>> out = Status::error("no census");
   for (int attempt = 1;; ++attempt) {
-    out = census_of(*entries);
+    auto out = census_of(*entries);
     if (!out) return out;
     auto again = read_pagemaps(pids, ranges);
     if (!again) return again.status();

@@ -228,11 +228,10 @@ Status check_ksm_pages(Group& g, const std::function<long(size_t)>& want, const 
   if (mm::thp::census_unavailable()) return Status::ok();
   constexpr int kLooks = 11;
   for (size_t i = 0; i < g.agents.size(); ++i) {
-    long got = -1;
     for (int look = 1; look <= kLooks; ++look) {
       auto c = mm::thp::census({g.pids[i]}, {g.ranges[i]});
       if (!c) return c.status().context("KSM page census");
-      got = c->front().ksm_pages;
+      const long got = c->front().ksm_pages;
       if (got == want(i)) break;
       if (look == kLooks)
         return Status::error(fmt::format("{}: process {} (pid {}) maps {} KSM pages, expected {} (kpageflags, {} "

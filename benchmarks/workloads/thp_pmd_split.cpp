@@ -61,11 +61,10 @@ struct Sample {
   std::vector<std::string> absent;
 };
 
-Result<Sample> split_pmds_once(Op op, long sharers, bool corrupt, uint32_t seed) {
+Result<Sample> split_pmds_once(Op op, long folios, long sharers, bool corrupt, uint32_t seed) {
   const size_t ps = mm::page_size();
   const size_t pmd = mm::thp::pmd_size();
   const long kb = static_cast<long>(pmd / 1024);
-  const long folios = mm::thp::folios_per_iteration(pmd);
   auto region = ThpRegion::create(pmd, folios, seed);
   if (!region) return region.status().context("THP region");
   if (Status s = mm::thp::confirm_thps(*region); s.failed()) return Status::error(s.message(), kSkipErr);
@@ -185,7 +184,7 @@ void run(benchmark::State& state, Op op, long sharers) {
   long iterations = 0;
   uint32_t seed = 23;
   for (auto _ : state) {
-    auto s = split_pmds_once(op, sharers, corrupt, seed++);
+    auto s = split_pmds_once(op, folios, sharers, corrupt, seed++);
     if (!s) {
       if (s.status().err() == kSkipErr) skip(state, s.status().message());
       else fail(state, s.status().message());
@@ -231,7 +230,8 @@ RMAPBENCH_WORKLOAD(thp_pmd_split,
                    {.name = "thp_pmd_split",
                     .kernel_path = "__split_huge_pmd -> __split_huge_pmd_locked (PMD mapping to PTEs; the folio stays "
                                    "whole), via change_protection / zap_pmd_range / __split_vma",
-                    .description = "PMD-mapped THPs (32 MiB of them) faulted with a pattern and shared with S forked sharers. "
+                    .description = "PMD-mapped THPs (32 MiB of them) faulted with a pattern and shared with S forked "
+                                   "sharers. "
                                    "Timed, per THP: mprotect(PROT_READ), munmap or MADV_DONTNEED of one base page "
                                    "inside it, which splits only our PMD mapping. Oracle: our range has no "
                                    "AnonHugePages left, every sharer still maps its PMDs, the folios are still whole "

@@ -48,7 +48,6 @@ constexpr int kSkipErr = -4242;
 constexpr int kDeclinedErr = -4243;
 constexpr int kAttempts = 3;
 
-
 // The sizes a sweep registers: PMD first, then the given mTHP sizes below it.
 std::vector<long> size_sweep(Registrar& r) {
   const long pmd_kb = static_cast<long>(mm::thp::pmd_size() / 1024);

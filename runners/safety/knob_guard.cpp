@@ -277,16 +277,17 @@ Status write_knob(const std::string& path, const std::string& value) {
   // moment by a process that left KSM but has not unmapped yet (between
   // ksm_exit() and exit_mmap()). Seen here right after another KSM workload,
   // twice in a day, once lasting longer than 2 s.
-  constexpr int kBusyTries = 1000;
+  constexpr std::chrono::seconds kBusyFor{10};
+  constexpr std::chrono::milliseconds kBusyPause{10};
   int err = 0;
-  for (int attempt = 1; attempt <= kBusyTries; ++attempt) {
+  for (long attempt = 1; attempt <= kBusyFor / kBusyPause; ++attempt) {
     err = write_knob_raw(path.c_str(), bytes.data(), bytes.size());
     if (err != EBUSY) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(kBusyPause);
   }
   if (err == EBUSY)
     return Status::error(fmt::format("write '{}' to {}: {} for {} s", value, path, std::strerror(err),
-                                     kBusyTries / 100),
+                                     kBusyFor.count()),
                          err);
   if (err != 0) return Status::from_errno(fmt::format("write '{}' to {}", value, path), err);
   return Status::ok();
