@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <charconv>
 #include <cstring>
 #include <unordered_map>
@@ -103,9 +104,14 @@ std::vector<long> listed_sizes_kb() {
   DIR* d = opendir(kThpDir);
   if (!d) return sizes;
   while (dirent* e = readdir(d)) {
+    // "hugepages-<N>kB"; from_chars, as sscanf's %ld has no defined overflow.
+    std::string_view name(e->d_name);
+    constexpr std::string_view prefix = "hugepages-";
+    if (!name.starts_with(prefix) || !name.ends_with("kB")) continue;
+    std::string_view digits = name.substr(prefix.size(), name.size() - prefix.size() - 2);
     long kb = 0;
-    char suffix[8] = {};
-    if (std::sscanf(e->d_name, "hugepages-%ld%7s", &kb, suffix) == 2 && std::string(suffix) == "kB") sizes.push_back(kb);
+    auto r = std::from_chars(digits.data(), digits.data() + digits.size(), kb);
+    if (r.ec == std::errc() && r.ptr == digits.data() + digits.size() && kb > 0 && kb <= (1L << 30)) sizes.push_back(kb);
   }
   closedir(d);
   std::sort(sizes.begin(), sizes.end());
@@ -231,8 +237,10 @@ Result<long long> parse_smaps_anon_huge_kb(std::string_view smaps, uintptr_t sta
     std::string_view rest = sysfs::trim(line.substr(key.size()));
     long long kb = 0;
     auto r = std::from_chars(rest.data(), rest.data() + rest.size(), kb);
-    if (r.ec != std::errc() || sysfs::trim(std::string_view(r.ptr, rest.data() + rest.size() - r.ptr)) != "kB")
+    if (r.ec != std::errc() || kb < 0 || sysfs::trim(std::string_view(r.ptr, rest.data() + rest.size() - r.ptr)) != "kB")
       return Status::error(fmt::format("smaps line {}: malformed '{}'", line_no, line));
+    if (in_range && kb > LLONG_MAX / 1024 - total)
+      return Status::error(fmt::format("smaps line {}: AnonHugePages add up past any memory size", line_no));
     if (in_range) total += kb;
   }
   return total;

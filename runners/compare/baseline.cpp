@@ -20,11 +20,13 @@ std::string lookup(const std::map<std::string, std::string>& c, std::initializer
   return "";
 }
 
+// A finite number that starts `s` (results files carry what any tool wrote:
+// "nan", "inf" and 1e400 are not host facts).
 bool parse_double(const std::string& s, double& out) {
   try {
     size_t used = 0;
     out = std::stod(s, &used);
-    return used > 0;
+    return used > 0 && std::isfinite(out);
   } catch (...) {
     return false;
   }
@@ -59,13 +61,18 @@ Result<HostFingerprint> fingerprint(const std::map<std::string, std::string>& c)
   f.cpu_model = lookup(c, {"cpu_model"});
   if (f.cpu_model.empty()) return Status::error("no cpu_model in the results context (not an rmapbench result?)");
   double v = 0;
-  if (parse_double(lookup(c, {"cpus_online", "num_cpus"}), v)) f.cpus = static_cast<int>(v);
+  // A count or a size outside what any host has stays unknown (0): converting
+  // it would overflow the narrower type.
+  constexpr double kMaxCpus = 1 << 20, kMaxGiB = 1 << 30;
+  if (parse_double(lookup(c, {"cpus_online", "num_cpus"}), v) && v >= 0 && v <= kMaxCpus) f.cpus = static_cast<int>(v);
   constexpr double kGiB = 1024.0 * 1024 * 1024;
+  double gib = -1;
   if (parse_double(lookup(c, {"mem_total_bytes"}), v)) {
-    f.mem_gib = std::lround(v / kGiB);
+    gib = v / kGiB;
   } else if (parse_double(lookup(c, {"mem_total_kb"}), v)) {
-    f.mem_gib = std::lround(v * 1024 / kGiB);
+    gib = v * 1024 / kGiB;
   }
+  if (gib >= 0 && gib <= kMaxGiB) f.mem_gib = std::lround(gib);
   // The NUMA layout: every numa_* fact except memory sizes, which move with
   // the kernel's own reservations.
   for (const auto& [k, val] : c) {

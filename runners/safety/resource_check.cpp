@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -132,6 +133,8 @@ std::optional<long long> meminfo_bytes(const std::string& key) {
     if (colon == std::string::npos || line.compare(0, colon, key) != 0 || colon != key.size()) continue;
     long long v = std::strtoll(line.c_str() + colon + 1, nullptr, 10);
     bool kb = line.find("kB") != std::string::npos;
+    // A garbled value that would overflow in bytes is no memory figure.
+    if (v < 0 || (kb && v > LLONG_MAX / 1024)) return std::nullopt;
     return kb ? v * 1024 : v;
   }
   return std::nullopt;

@@ -323,6 +323,27 @@ TEST(HostFingerprint, StableAndDocumented) {
   EXPECT_FALSE(baseline::fingerprint({}));
 }
 
+// A results file is anyone's text: counts and sizes no host has (the fuzzer
+// found 33333333333333333333 CPUs, a UB conversion to int) stay unknown.
+TEST(HostFingerprint, NumbersNoHostHasStayUnknown) {
+  for (const char* cpus : {"33333333333333333333", "1e400", "-5", "nan", "inf", "-inf", "1e19"}) {
+    std::map<std::string, std::string> c{{"cpu_model", "x"}, {"cpus_online", cpus}, {"mem_total_bytes", cpus}};
+    auto fp = baseline::fingerprint(c);
+    ASSERT_TRUE(fp) << cpus;
+    EXPECT_EQ(fp->cpus, 0) << cpus;
+    EXPECT_EQ(fp->mem_gib, 0) << cpus;
+    c = {{"cpu_model", "x"}, {"num_cpus", cpus}, {"mem_total_kb", cpus}};
+    fp = baseline::fingerprint(c);
+    ASSERT_TRUE(fp) << cpus;
+    EXPECT_EQ(fp->cpus, 0) << cpus;
+    EXPECT_EQ(fp->mem_gib, 0) << cpus;
+  }
+  auto fp = baseline::fingerprint({{"cpu_model", "x"}, {"cpus_online", "64"}, {"mem_total_kb", "16777216"}});
+  ASSERT_TRUE(fp);
+  EXPECT_EQ(fp->cpus, 64);
+  EXPECT_EQ(fp->mem_gib, 16);
+}
+
 TEST(Baseline, Location) {
   auto r = load("base.json");
   auto where = baseline::locate(r);

@@ -72,6 +72,12 @@ TEST(SmapsAnonHugePages, MalformedTextIsAnError) {
   EXPECT_FALSE(thp::parse_smaps_anon_huge_kb("1000-2000 rw-p 0 0:0 0\nAnonHugePages: lots kB\n", 0, ~0ul));
   EXPECT_FALSE(thp::parse_smaps_anon_huge_kb("1000-2000 rw-p 0 0:0 0\nAnonHugePages: 2048 MB\n", 0, ~0ul));
   EXPECT_FALSE(thp::parse_smaps_anon_huge_kb("10zz-2000 rw-p 0 0:0 0\n", 0, ~0ul));
+  // Negative sizes and sums past any memory size are garbage, not a count.
+  EXPECT_FALSE(thp::parse_smaps_anon_huge_kb("1000-2000 rw-p 0 0:0 0\nAnonHugePages: -2048 kB\n", 0, ~0ul));
+  EXPECT_FALSE(thp::parse_smaps_anon_huge_kb(
+      "1000-2000 rw-p 0 0:0 0\nAnonHugePages: 9223372036854775807 kB\n"
+      "2000-3000 rw-p 0 0:0 0\nAnonHugePages: 9223372036854775807 kB\n",
+      0, ~0ul));
   auto empty = thp::parse_smaps_anon_huge_kb("", 0, ~0ul);
   ASSERT_TRUE(empty);
   EXPECT_EQ(*empty, 0);
