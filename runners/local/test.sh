@@ -2,8 +2,12 @@
 # Builds everything and runs the whole test suite: GoogleTest units and the
 # CTest integration tests (which run real workloads at tiny sizes), first in
 # a normal warning-free build, then again under ASan+UBSan, then each
-# libFuzzer target for a bounded time. Needs root for the tests that change
-# kernel knobs or switch users; they skip with the reason otherwise.
+# libFuzzer target: its committed corpus replayed, then fixed seeds for a
+# fixed number of inputs, so a commit always gets the same verdict
+# (tests/fuzz/run-fuzzers.sh; --explore there for random-seed fuzzing).
+# Each stage must run every test it registered, and at least one. Needs root
+# for the tests that change kernel knobs or switch users; they skip with the
+# reason otherwise.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -12,15 +16,55 @@ runners/local/install-deps.sh
 
 step() { printf '\n=== %s\n' "$*"; }
 
+# run_ctest STAGE BUILD_DIR [EXCLUDE_RE]: runs the stage's tests and checks
+# that it ran every test it registered, and that ctest registered every test
+# the GoogleTest binaries list (a discovery that failed or timed out would
+# otherwise shrink the suite silently). Zero tests is an error.
+run_ctest() {
+  local stage=$1 dir=$2 exclude=${3:-}
+  local sel=() log="$dir/ctest-$stage.log"
+  [ -n "$exclude" ] && sel=(-E "$exclude")
+
+  local listed=0 bin n
+  for bin in "$dir"/tests/rmapbench_unit_tests "$dir"/tests/rmapbench_integration_tests; do
+    [ -x "$bin" ] || { echo "test.sh: $stage: $bin was not built" >&2; exit 1; }
+    n=$("$bin" --gtest_list_tests | grep -c '^  ' || true)
+    listed=$((listed + n))
+  done
+  local all registered
+  all=$(ctest --test-dir "$dir" -N | sed -n 's/^Total Tests: //p')
+  registered=$(ctest --test-dir "$dir" -N "${sel[@]}" | sed -n 's/^Total Tests: //p')
+  if [ "${all:-0}" -ne "$listed" ]; then
+    echo "test.sh: $stage: ctest registered ${all:-0} tests but the GoogleTest binaries list $listed" >&2
+    exit 1
+  fi
+
+  set +e
+  ctest --test-dir "$dir" --output-on-failure --no-tests=error --timeout 900 "${sel[@]}" 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  set -e
+  local ran skipped
+  ran=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$log" | tail -1)
+  skipped=$(grep -c '(Skipped)$' "$log" || true)
+  echo "test.sh: $stage: ${registered:-0} registered (of $all; excluded: ${exclude:-none}), ${ran:-0} ran, ${skipped} skipped, ctest exit $rc"
+  [ "$rc" -eq 0 ] || exit "$rc"
+  if [ "${ran:-0}" -ne "${registered:-0}" ] || [ "${ran:-0}" -eq 0 ]; then
+    echo "test.sh: $stage: ran ${ran:-0} tests, expected ${registered:-0}" >&2
+    exit 1
+  fi
+}
+
+# Tests ON explicitly: quickstart.sh configures build/ without them, and a
+# cached OFF must not silently empty this stage.
 step "build (RelWithDebInfo, -Werror)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMAPBENCH_WERROR=ON >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRMAPBENCH_WERROR=ON -DRMAPBENCH_BUILD_TESTS=ON >/dev/null
 cmake --build build -j"$jobs"
 
 step "tests"
-ctest --test-dir build --output-on-failure --timeout 900
+run_ctest normal build
 
 step "build with AddressSanitizer + UndefinedBehaviorSanitizer"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRMAPBENCH_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRMAPBENCH_SANITIZE=ON -DRMAPBENCH_BUILD_TESTS=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 
 step "tests under ASan+UBSan"
@@ -29,9 +73,7 @@ step "tests under ASan+UBSan"
 # statistics' power on real timings, which the sanitizer distorts: they run
 # in the normal stage above.
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 900 -E '^CompareRealRun\.'
+  run_ctest asan build-asan '^CompareRealRun\.'
 
-if [ -x tests/fuzz/run-fuzzers.sh ]; then
-  step "fuzzers"
-  tests/fuzz/run-fuzzers.sh
-fi
+step "fuzzers (corpus replay, then fixed seeds: the same verdict for the same commit)"
+tests/fuzz/run-fuzzers.sh

@@ -1,37 +1,73 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz with clang (ASan+UBSan) in
-# build-fuzz and runs each for a bounded time on a copy of its committed seed
-# corpus (tests/fuzz/corpus/<target>/, never grown by a run). Exits non-zero
-# when any target crashes, leaks, times out or runs out of memory, printing
-# the reproducer and the command that replays it.
+# build-fuzz and runs them. Two modes:
 #
-#   tests/fuzz/run-fuzzers.sh                 # every target, 60 s each
-#   RMAPBENCH_FUZZ_SECONDS=20 tests/fuzz/run-fuzzers.sh
-#   tests/fuzz/run-fuzzers.sh fuzz_run_options   # only the named targets
+#   tests/fuzz/run-fuzzers.sh [TARGET...]            # CI: deterministic
+#   tests/fuzz/run-fuzzers.sh --explore [TARGET...]  # random seeds, longer
 #
-# Environment: RMAPBENCH_FUZZ_SECONDS (default 60) per target;
-# RMAPBENCH_FUZZ_BUILD_DIR (default <top>/build-fuzz).
+# CI mode gives the same verdict for the same commit on every run:
+#   1. replay: every file of the committed seed corpus
+#      (tests/fuzz/corpus/<target>/) is run once; a crash there is a
+#      regression of a bug already found;
+#   2. fuzz with fixed seeds (RMAPBENCH_FUZZ_SEEDS, default "1 2"), a fixed
+#      number of inputs each (RMAPBENCH_FUZZ_RUNS, default 100000), starting
+#      from a copy of the seed corpus, with libFuzzer's time-driven corpus
+#      reload off. The mutations, hence the inputs tried, depend only on the
+#      seed, the corpus and the code. A wall-clock bound per run
+#      (RMAPBENCH_FUZZ_TIME_LIMIT, default 600 s) only guards against a hang
+#      and is reported as a failure, never as a pass.
+# Explore mode fuzzes each target for RMAPBENCH_FUZZ_SECONDS (default 600)
+# with a random seed. A crashing input it finds is copied into the target's
+# seed corpus (tests/fuzz/corpus/<target>/crash-<sha1>): fix the bug, then
+# commit the input with the fix, so CI replays it from then on.
+#
+# Exits non-zero when any target crashes, leaks, times out or runs out of
+# memory, printing the reproducer and the command that replays it.
+# Environment: RMAPBENCH_FUZZ_BUILD_DIR (default <top>/build-fuzz).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
-seconds=${RMAPBENCH_FUZZ_SECONDS:-60}
 build=${RMAPBENCH_FUZZ_BUILD_DIR:-$top/build-fuzz}
 jobs=$(nproc 2>/dev/null || echo 2)
 
-case $seconds in
-  '' | *[!0-9]* | 0) echo "run-fuzzers.sh: RMAPBENCH_FUZZ_SECONDS must be a positive number of seconds, not '$seconds'" >&2; exit 2 ;;
-esac
+mode=ci
+if [ "${1:-}" = "--explore" ]; then
+  mode=explore
+  shift
+elif [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+
+seeds=${RMAPBENCH_FUZZ_SEEDS:-1 2}
+runs=${RMAPBENCH_FUZZ_RUNS:-100000}
+time_limit=${RMAPBENCH_FUZZ_TIME_LIMIT:-600}
+seconds=${RMAPBENCH_FUZZ_SECONDS:-600}
+positive() {
+  case $2 in
+    '' | *[!0-9]* | 0) echo "run-fuzzers.sh: $1 must be a positive whole number, not '$2'" >&2; exit 2 ;;
+  esac
+}
+positive RMAPBENCH_FUZZ_RUNS "$runs"
+positive RMAPBENCH_FUZZ_TIME_LIMIT "$time_limit"
+positive RMAPBENCH_FUZZ_SECONDS "$seconds"
+for s in $seeds; do positive "each of RMAPBENCH_FUZZ_SEEDS" "$s"; done
+
 if ! command -v clang >/dev/null || ! command -v clang++ >/dev/null; then
   echo "run-fuzzers.sh: clang is not installed (apt-get install clang libclang-rt-dev)" >&2
   exit 2
 fi
 
+all_targets=()
+for src in "$top"/tests/fuzz/fuzz_*.cpp; do
+  all_targets+=("$(basename "$src" .cpp)")
+done
 if [ $# -gt 0 ]; then
   targets=("$@")
-else
-  targets=()
-  for src in "$top"/tests/fuzz/fuzz_*.cpp; do
-    targets+=("$(basename "$src" .cpp)")
+  for t in "${targets[@]}"; do
+    [ -f "$top/tests/fuzz/$t.cpp" ] || { echo "run-fuzzers.sh: no fuzz target '$t' (targets: ${all_targets[*]})" >&2; exit 2; }
   done
+else
+  targets=("${all_targets[@]}")
 fi
 
 echo "fuzz: configuring $build with clang"
@@ -47,36 +83,94 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 failed=()
+# report_failure TARGET LOG ARTIFACT_DIR: what broke and how to replay it.
+report_failure() {
+  local t=$1 log=$2 artifacts=$3 bin="$build/tests/fuzz/$1"
+  echo "FAILED"
+  failed+=("$t")
+  grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz property broken|.*runtime error|rmapbench-fuzz:)' "$log" | head -5 >&2 || true
+  for a in "$artifacts"/*; do
+    [ -e "$a" ] || continue
+    echo "  reproducer: $a" >&2
+    echo "  replay:     $bin $a" >&2
+    if [ "$mode" = explore ]; then
+      local keep
+      keep="$top/tests/fuzz/corpus/$t/crash-$(sha1sum "$a" | cut -c1-40)"
+      cp "$a" "$keep"
+      echo "  kept:       $keep (fix the bug, then commit this input with the fix)" >&2
+    fi
+  done
+  echo "  log:        $log" >&2
+}
+
 for t in "${targets[@]}"; do
   bin="$build/tests/fuzz/$t"
-  seeds="$top/tests/fuzz/corpus/$t"
+  corpus="$top/tests/fuzz/corpus/$t"
   work="$build/fuzz-work/$t"
   rm -rf "$work"
-  mkdir -p "$work/corpus" "$work/artifacts"
-  [ -d "$seeds" ] && cp -R "$seeds/." "$work/corpus/"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192
-        -artifact_prefix="$work/artifacts/" -print_final_stats=1)
-  [ -f "$top/tests/fuzz/$t.dict" ] && args+=(-dict="$top/tests/fuzz/$t.dict")
-  printf 'fuzz: %-22s %ss on %s seed(s) ... ' "$t" "$seconds" "$(find "$seeds" -type f 2>/dev/null | wc -l)"
-  if "$bin" "${args[@]}" "$work/corpus" >"$work/log" 2>&1; then
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
-    cov=$(grep -o 'cov: [0-9]*' "$work/log" | tail -1)
-    echo "ok (${runs:-?} runs, ${cov:-cov: ?})"
-  else
-    echo "FAILED"
-    failed+=("$t")
-    grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz property broken|.*runtime error)' "$work/log" | head -5 >&2 || true
-    for a in "$work"/artifacts/*; do
-      [ -e "$a" ] || continue
-      echo "  reproducer: $a" >&2
-      echo "  replay:     $bin $a" >&2
-    done
-    echo "  log:        $work/log" >&2
+  mkdir -p "$work/artifacts"
+  common=(-timeout=10 -rss_limit_mb=2048 -max_len=8192 -artifact_prefix="$work/artifacts/")
+  [ -f "$top/tests/fuzz/$t.dict" ] && common+=(-dict="$top/tests/fuzz/$t.dict")
+  mapfile -t inputs < <(find "$corpus" -type f 2>/dev/null | LC_ALL=C sort)
+
+  if [ "$mode" = explore ]; then
+    mkdir -p "$work/corpus"
+    [ -d "$corpus" ] && cp -R "$corpus/." "$work/corpus/"
+    printf 'fuzz: %-22s explore %ss, random seed, %s seed input(s) ... ' "$t" "$seconds" "${#inputs[@]}"
+    if "$bin" "${common[@]}" -max_total_time="$seconds" -print_final_stats=1 "$work/corpus" >"$work/log" 2>&1; then
+      echo "ok ($(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log") runs, $(grep -o 'cov: [0-9]*' "$work/log" | tail -1))"
+    else
+      report_failure "$t" "$work/log" "$work/artifacts"
+    fi
+    continue
   fi
+
+  # 1. Replay the committed corpus, one input at a time.
+  printf 'fuzz: %-22s replay %3s corpus input(s) ... ' "$t" "${#inputs[@]}"
+  if [ ${#inputs[@]} -eq 0 ]; then
+    echo "FAILED"
+    echo "  $t has no seed corpus in $corpus: add at least one valid input" >&2
+    failed+=("$t")
+    continue
+  fi
+  if timeout "$time_limit" "$bin" "${common[@]}" "${inputs[@]}" >"$work/replay.log" 2>&1; then
+    echo "ok"
+  else
+    report_failure "$t" "$work/replay.log" "$work/artifacts"
+    continue
+  fi
+
+  # 2. Fixed seeds, fixed number of inputs each.
+  for seed in $seeds; do
+    rm -rf "$work/corpus"
+    mkdir -p "$work/corpus"
+    cp "${inputs[@]}" "$work/corpus/"
+    log="$work/seed-$seed.log"
+    printf 'fuzz: %-22s seed %-3s %s runs ... ' "$t" "$seed" "$runs"
+    set +e
+    timeout "$time_limit" "$bin" "${common[@]}" -seed="$seed" -runs="$runs" -reload=0 -print_final_stats=1 \
+      "$work/corpus" >"$log" 2>&1
+    rc=$?
+    set -e
+    if [ $rc -eq 124 ]; then
+      echo "FAILED"
+      echo "  $t seed $seed did not finish $runs runs within ${time_limit}s (RMAPBENCH_FUZZ_TIME_LIMIT): a hang or a very slow input" >&2
+      echo "  log: $log" >&2
+      failed+=("$t")
+    elif [ $rc -ne 0 ]; then
+      report_failure "$t" "$log" "$work/artifacts"
+    else
+      echo "ok ($(grep -o 'cov: [0-9]*' "$log" | tail -1), $(grep -o 'corp: [0-9]*' "$log" | tail -1))"
+    fi
+  done
 done
 
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "fuzz: ${#failed[@]} target(s) failed: ${failed[*]}" >&2
+  echo "fuzz: ${#failed[@]} failure(s): ${failed[*]}" >&2
   exit 1
 fi
-echo "fuzz: every target ran ${seconds}s without a failure"
+if [ "$mode" = explore ]; then
+  echo "fuzz: every target explored ${seconds}s without a failure"
+else
+  echo "fuzz: every target replayed its corpus and ran seeds ${seeds} x ${runs} inputs without a failure"
+fi
