@@ -139,3 +139,56 @@ TEST(Hardening, NegativeRepetitionsAreCalledNegative) {
   EXPECT_EQ(r.status().message().find("zero repetitions"), std::string::npos);
 }
 
+// --- item 1: the output-path rules -------------------------------------------
+
+TEST(Hardening, OutputFileNeverReplacesWhatIsNotARegularFile) {
+  TempDir d;
+  // A FIFO is streamed to (a reader is waiting), and stays a FIFO.
+  const std::string fifo = d.path + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  int reader = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(reader, 0);
+  ASSERT_FALSE(results::write_file_atomic(fifo, "hello\n").failed());
+  char buf[16] = {};
+  EXPECT_EQ(read(reader, buf, sizeof buf), 6);
+  close(reader);
+  struct stat st {};
+  ASSERT_EQ(lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+
+  // A symlink to a regular file: the target is replaced, the link stays.
+  const std::string target = d.path + "/target", link = d.path + "/link";
+  { std::ofstream(target) << "old"; }
+  fs::create_symlink("target", link);
+  ASSERT_FALSE(results::write_file_atomic(link, "new").failed());
+  EXPECT_TRUE(fs::is_symlink(link));
+  EXPECT_EQ(slurp(target), "new");
+
+  // A dangling symlink and a directory are refused; nothing is left behind.
+  fs::create_symlink("nowhere", d.path + "/dangling");
+  auto s = results::write_file_atomic(d.path + "/dangling", "x");
+  EXPECT_TRUE(s.failed());
+  EXPECT_NE(s.message().find("does not exist"), std::string::npos) << s.message();
+  fs::create_directory(d.path + "/dir");
+  auto dir = results::write_file_atomic(d.path + "/dir", "x");
+  EXPECT_TRUE(dir.failed());
+  EXPECT_NE(dir.message().find("a directory"), std::string::npos) << dir.message();
+  for (const auto& e : fs::directory_iterator(d.path))
+    EXPECT_EQ(e.path().filename().string().find(".partial"), std::string::npos) << e.path();
+
+  // /dev/full: the errno is named.
+  auto full = results::write_file_atomic("/dev/full", "x");
+  EXPECT_TRUE(full.failed());
+  EXPECT_NE(full.message().find("No space left on device"), std::string::npos) << full.message();
+
+  // Two writers of one name never share a temporary file.
+  auto a = results::OutputFile::open(d.path + "/same.json");
+  auto b = results::OutputFile::open(d.path + "/same.json");
+  ASSERT_TRUE(a && b);
+  ASSERT_FALSE(a->write("a").failed());
+  ASSERT_FALSE(b->write("bb").failed());
+  ASSERT_FALSE(a->commit().failed());
+  EXPECT_EQ(slurp(d.path + "/same.json"), "a");
+  ASSERT_FALSE(b->commit().failed());
+  EXPECT_EQ(slurp(d.path + "/same.json"), "bb");
+}
