@@ -170,6 +170,17 @@ TEST(Run, UnwritableOutputIsRefusedBeforeRunning) {
   EXPECT_NE(dir_out.err.find("is a directory"), std::string::npos) << dir_out.err;
 }
 
+// Issue 14 item 11: listing made `run` exit 2 and left an empty .partial.
+TEST(Run, BenchmarkListTestsOnlyLists) {
+  TempDir dir;
+  for (const char* flag : {"--benchmark_list_tests=true", "--benchmark_list_tests"}) {
+    Outcome o = run_rmapbench({"run", "--filter", "fork_storm/fork_only", flag, "--out", dir.path + "/r.json"});
+    EXPECT_EQ(o.exit_code, 0) << flag << ": " << o.err;
+    EXPECT_NE(o.out.find("fork_storm/fork_only/vmas:1"), std::string::npos) << o.out;
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path)) << flag << " wrote a file";
+  }
+}
+
 TEST(Run, WithoutPermissionTheSlabCountsAreAbsentWithTheReason) {
   if (getuid() != 0) GTEST_SKIP() << "needs root to switch to user nobody";
   TempDir dir;
