@@ -88,6 +88,73 @@ TEST(Hardening, LoadedStringsCarryNoControlCharacters) {
   }
 }
 
+TEST(Hardening, EveryReportFormatIsFreeOfControlsFromTheFile) {
+  auto base = hostile("base.json"), next = hostile("next.json", "lazy");
+  compare::Options o;
+  o.bootstrap_resamples = 50;
+  o.force = true;
+  auto c = compare::compare(base, next, o);
+  ASSERT_TRUE(c) << c.status().message();
+  for (auto f : {report::Format::text, report::Format::markdown, report::Format::junit, report::Format::email,
+                 report::Format::json})
+    EXPECT_FALSE(has_control(report::render(*c, f))) << static_cast<int>(f);
+  EXPECT_FALSE(has_control(report::render_summary({base, next})));
+  // Markdown: a '|' in a name is escaped, so each row keeps its 11 cells.
+  std::string md = report::render_markdown(*c);
+  EXPECT_NE(md.find("a\\|b"), std::string::npos) << md;
+  // junit: the name cannot close the element.
+  EXPECT_EQ(report::render_junit(*c).find("</failure>\r"), std::string::npos);
+}
+
+TEST(Hardening, MarkdownEscapesTheBackslashBeforeABar) {
+  nlohmann::json ctx = host_context();
+  auto a = make_results("a.json", ctx, {{"w\\|x/n:1", {1, 2, 3, 1, 2}, {}, "", "us"}});
+  auto c = compare::compare(a, a, {});
+  ASSERT_TRUE(c);
+  std::string md = report::render_markdown(*c);
+  EXPECT_NE(md.find("w\\\\\\|x"), std::string::npos) << md;
+}
+
+TEST(Hardening, GnuplotScriptTakesNoCodeFromResultsStrings) {
+  // The writer on its own (not relying on the loader's cleaning).
+  report::ScalingPlot p;
+  p.family = "x\nsystem(\"touch pwned\")\n#/vmas:*";
+  p.parameter = "vmas'\nsystem('id')";
+  p.unit = "us`id`";
+  p.stem = "x-vs-vmas";
+  p.series.push_back({"6.1 stock'\nsystem(\"touch pwned\")\n'$HOME\\", {{1, 2, 1, 3}, {64, 5, 4, 6}}});
+  std::string script = report::gnuplot_script(p, "x-vs-vmas.dat", "x.png", "x.svg");
+  std::string data = report::gnuplot_data(p);
+  for (const std::string& line : {std::string("system(\"touch")}) EXPECT_EQ(script.find(line), std::string::npos);
+  size_t pos = 0;
+  while (pos < script.size()) {
+    size_t nl = script.find('\n', pos);
+    std::string line = script.substr(pos, nl - pos);
+    pos = nl + 1;
+    EXPECT_TRUE(line.rfind("#", 0) == 0 || line.rfind("set ", 0) == 0 || line.rfind("plot ", 0) == 0 ||
+                line.rfind("     ", 0) == 0 || line == "replot" || line == "unset output")
+        << "unexpected script line: " << line;
+    EXPECT_EQ(std::count(line.begin(), line.end(), '\'') % 2, 0) << line;
+    EXPECT_EQ(line.find_first_of("\"`$"), std::string::npos) << line;
+  }
+  for (char c : data) EXPECT_TRUE(c == '\n' || static_cast<unsigned char>(c) >= 0x20);
+  EXPECT_EQ(data.find("\nsystem"), std::string::npos) << data;
+}
+
+TEST(Hardening, PlotStemsAreShortPlainFileNames) {
+  nlohmann::json ctx = host_context();
+  std::string long_name = "w/" + std::string(400, 'n') + "/p\x01q:1";
+  auto a = make_results("a.json", ctx,
+                        {{"w/" + std::string(400, 'n') + "/v\nx:1", {1, 2, 3}, {}, "", "us"},
+                         {"w/" + std::string(400, 'n') + "/v\nx:64", {4, 5, 6}, {}, "", "us"}});
+  auto plots = report::scaling_plots({a});
+  ASSERT_EQ(plots.size(), 1u);
+  EXPECT_LE(plots[0].stem.size(), 100u);
+  EXPECT_EQ(plots[0].stem.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~"),
+            std::string::npos)
+      << plots[0].stem;
+}
+
 // --- item 5: nesting depth ---------------------------------------------------
 
 TEST(Hardening, DeeplyNestedJsonIsRefusedNotACrash) {
