@@ -171,6 +171,7 @@ int run_command(const std::vector<std::string>& args) {
   Selection selection{o.profile, o.sweeps, [&](const std::string& name) { return filter_matches(o.filter, name); }};
   const std::vector<std::string> registered = register_all_benchmarks(selection);
   const size_t selected = registered.size();
+  if (std::string problems = sweep_problems(selection); !problems.empty()) return usage_error("run", problems);
   if (selected == 0)
     return usage_error("run", fmt::format("no benchmark matches --filter '{}' in the {} profile; "
                                           "'rmapbench list --benchmarks' shows the names",

@@ -159,6 +159,24 @@ TEST(Run, BadOptionsAreUsageErrors) {
   }
 }
 
+// Issue 14 item 9: an unknown sweep name ran the whole default sweep, and
+// vmas=0 got past the parser.
+TEST(Run, UnknownSweepNamesAndValuesOutsideTheRangeAreUsageErrors) {
+  Outcome bogus = run_rmapbench({"run", "--sweep", "bogus=1"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_NE(bogus.err.find("no workload has a sweep parameter 'bogus'"), std::string::npos) << bogus.err;
+  EXPECT_NE(bogus.err.find("vmas"), std::string::npos) << "the valid names are listed: " << bogus.err;
+  for (const char* s : {"vmas=0", "children=0", "thp_kb=3", "max_page_sharing=1", "vmas=1000000"}) {
+    Outcome o = run_rmapbench({"run", "--sweep", s});
+    EXPECT_EQ(o.exit_code, 2) << s;
+    EXPECT_NE(o.err.find(std::string("--sweep ") + s + ":"), std::string::npos) << o.err;
+  }
+  // A value only some workloads refuse is fine when only the others run.
+  Outcome thp = run_rmapbench({"run", "--sweep", "sharers=0", "--filter", "thp_pmd_split",
+                               "--benchmark_list_tests=true"});
+  EXPECT_EQ(thp.exit_code, 0) << thp.err;
+}
+
 TEST(Run, UnwritableOutputIsRefusedBeforeRunning) {
   TempDir dir;
   Outcome o = run_rmapbench(tiny({"--filter", "fork_storm/fork_only", "--out", "/proc/rmapbench/r.json"}));
