@@ -206,6 +206,38 @@ TEST(Hardening, NegativeRepetitionsAreCalledNegative) {
   EXPECT_EQ(r.status().message().find("zero repetitions"), std::string::npos);
 }
 
+// --- item 6: names that become paths -----------------------------------------
+
+TEST(Hardening, BaselinePathsStayWithinNameMax) {
+  baseline::Location l;
+  l.arch = "x86_64";
+  l.host_id = "0123456789ab";
+  l.kernel_release = std::string(300, 'r');
+  l.variant = std::string(4200, 'v');
+  const std::string rel = l.relative_path();
+  size_t pos = 0;
+  while (pos < rel.size()) {
+    size_t slash = rel.find('/', pos);
+    if (slash == std::string::npos) slash = rel.size();
+    EXPECT_LE(slash - pos, 255u) << rel.substr(pos, 80);
+    pos = slash + 1;
+  }
+  l.variant = std::string(4200, 'v') + "x";  // differs only past the cut
+  EXPECT_NE(l.relative_path(), rel);
+  // Short names are unchanged.
+  l.kernel_release = "6.1.0";
+  l.variant = "stock";
+  EXPECT_EQ(l.relative_path(), "x86_64/0123456789ab/6.1.0-stock.json");
+}
+
+TEST(Hardening, ResultsFileNamesStayWithinNameMax) {
+  std::string name = cli::results_file_name("results", std::string(300, 'h'), std::string(300, 'k'),
+                                            std::string(300, 'v'), Profile::quick, "20260101T000000Z");
+  EXPECT_LE(fs::path(name).filename().string().size(), 255u) << name;
+  EXPECT_THROW(cli::parse_run_options({"--variant", std::string(300, 'v')}), std::invalid_argument);
+  EXPECT_NO_THROW(cli::parse_run_options({"--variant", std::string(64, 'v')}));
+}
+
 // --- item 1: the output-path rules -------------------------------------------
 
 TEST(Hardening, OutputFileNeverReplacesWhatIsNotARegularFile) {
