@@ -166,7 +166,7 @@ TEST(Run, UnknownSweepNamesAndValuesOutsideTheRangeAreUsageErrors) {
   EXPECT_EQ(bogus.exit_code, 2);
   EXPECT_NE(bogus.err.find("no workload has a sweep parameter 'bogus'"), std::string::npos) << bogus.err;
   EXPECT_NE(bogus.err.find("vmas"), std::string::npos) << "the valid names are listed: " << bogus.err;
-  for (const char* s : {"vmas=0", "children=0", "thp_kb=3", "max_page_sharing=1", "vmas=1000000"}) {
+  for (const char* s : {"vmas=0", "children=0", "thp_kb=3", "max_page_sharing=1", "children=2000000000"}) {
     Outcome o = run_rmapbench({"run", "--sweep", s});
     EXPECT_EQ(o.exit_code, 2) << s;
     EXPECT_NE(o.err.find(std::string("--sweep ") + s + ":"), std::string::npos) << o.err;
