@@ -90,6 +90,15 @@ namespace {
 // value that fits (vm.max_map_count, RLIMIT_NPROC, memory). thp_kb is at
 // most a PUD (1 GiB).
 long sweep_max(const std::string& param) { return param == "thp_kb" ? 1048576 : 1L << 30; }
+// The smallest value that means something: a count of VMAs, processes,
+// pages ... is at least 1; sharers may be 0 (the THP splits time the
+// unshared case; a workload that needs a sharer skips or fails with its
+// reason), and so may ksm_sleep_ms; max_page_sharing starts at 2, as the
+// kernel's knob does.
+long sweep_min(const std::string& param) {
+  if (param == "sharers" || param == "ksm_sleep_ms") return 0;
+  return param == "max_page_sharing" ? 2 : 1;
+}
 }  // namespace
 
 std::vector<long> Registrar::sweep(const std::string& param, std::vector<long> quick, std::vector<long> full) const {
@@ -97,11 +106,7 @@ std::vector<long> Registrar::sweep(const std::string& param, std::vector<long> q
   if (g_selection) {
     auto it = g_selection->sweeps.find(param);
     if (it != g_selection->sweeps.end()) {
-      // The smallest value a workload accepts: 0 when its own sweep has it
-      // (sharers:0 of the THP splits), else 1 (vmas, children, ...);
-      // max_page_sharing starts at 2, as the kernel's knob does.
-      const bool zero_ok = std::count(quick.begin(), quick.end(), 0L) + std::count(full.begin(), full.end(), 0L) > 0;
-      const long lo = param == "max_page_sharing" ? 2 : zero_ok ? 0 : 1, hi = sweep_max(param);
+      const long lo = sweep_min(param), hi = sweep_max(param);
       for (long v : it->second) {
         const bool power_of_two = v > 0 && (v & (v - 1)) == 0;
         if (v < lo || v > hi || (param == "thp_kb" && !power_of_two))
@@ -115,8 +120,7 @@ std::vector<long> Registrar::sweep(const std::string& param, std::vector<long> q
 }
 
 std::string sweep_problems(const Selection& selection) {
-  // Only the workloads that run: --filter thp --sweep sharers=0 is fine
-  // although cow_after_fork would refuse sharers:0.
+  // Only the workloads that run are held to it.
   std::vector<std::string> problems;
   for (const auto& [workload, problem] : g_sweep_problems)
     if (g_selected_workloads.count(workload)) problems.push_back(problem);
