@@ -99,7 +99,7 @@ std::string top_level_keys(const json& doc) {
       keys += ", ...";
       break;
     }
-    keys += (shown++ ? ", " : "") + fmt::format("\"{}\"", it.key());
+    keys += (shown++ ? ", " : "") + fmt::format("\"{}\"", printable_text(it.key()));
   }
   return keys.empty() ? "an empty object" : "top-level keys " + keys;
 }
@@ -119,10 +119,10 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
   for (auto it = table.begin(); it != table.end(); ++it) {
     const json& m = it.value();
     if (!m.is_object())
-      return Status::error(fmt::format("{}: rmapbench.metrics entry '{}' is not an object", path, it.key()));
+      return Status::error(fmt::format("{}: rmapbench.metrics entry '{}' is not an object", path, printable_text(it.key())));
     MetricInfo info;
     info.declared = true;
-    const std::string where = "rmapbench.metrics entry '" + it.key() + "'";
+    const std::string where = "rmapbench.metrics entry '" + printable_text(it.key()) + "'";
     info.unit = text_field(m, "unit", "", where);
     info.help = text_field(m, "help", "", where);
     std::string better = text_field(m, "better", "lower", where);
@@ -133,7 +133,7 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
     } else {
       return Status::error(fmt::format(
           "{}: rmapbench.metrics entry '{}' has unknown direction '{}' (expected lower or higher)", path,
-          it.key(), better));
+          printable_text(it.key()), better));
     }
     std::string kind = text_field(m, "kind", "statistical", where);
     if (kind == "statistical") {
@@ -142,7 +142,7 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
       info.kind = MetricKind::exact;
     } else {
       return Status::error(fmt::format(
-          "{}: rmapbench.metrics entry '{}' has unknown kind '{}' (expected statistical or exact)", path, it.key(),
+          "{}: rmapbench.metrics entry '{}' has unknown kind '{}' (expected statistical or exact)", path, printable_text(it.key()),
           kind));
     }
     out[printable_text(it.key())] = info;
