@@ -109,10 +109,20 @@ bool lists_tests_only(const std::vector<std::string>& flags) {
   return list;
 }
 
+// Creates the output's directory if needed (idempotent, harmless to a
+// running run) and says whether the output could be written, creating no
+// file: a bad --out is refused before the lock, whoever holds it.
+Status check_output(const std::string& out) {
+  std::filesystem::path p(out);
+  std::error_code ec;
+  if (out != "-" && p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+  return results::OutputFile::check(out);
+}
+
 // Decides where the results go (README "Output files") and proves it can be
 // written before spending minutes on the run: for a regular file, the run's
 // own uniquely named temporary is created next to it now. Called with the
-// run lock held, so a run refused by the lock creates nothing.
+// run lock held, so a run refused by the lock creates no file.
 Result<results::OutputFile> prepare_output(const std::string& out) {
   std::filesystem::path p(out);
   std::error_code ec;
@@ -202,6 +212,9 @@ int run_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
 
+  const std::string out = o.out.empty() ? default_out_path(facts, variant, o.profile) : o.out;
+  if (Status s = check_output(out); s.failed()) return usage_error("run", s.message());
+
   // One run per host. The lock comes before any file is created: a run it
   // refuses touches nothing of the running one's.
   auto lock = safety::RunLock::acquire(safety::current_command_line());
@@ -211,7 +224,6 @@ int run_command(const std::vector<std::string>& args) {
   }
   if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
 
-  const std::string out = o.out.empty() ? default_out_path(facts, variant, o.profile) : o.out;
   auto output = prepare_output(out);
   if (!output) return usage_error("run", output.status().message());
   // With --out - the JSON is stdout; the summary goes to stderr instead.

@@ -157,7 +157,7 @@ Status TempFile::commit(Overwrite mode) {
   return fsync_dir(dir_of(final_path_));
 }
 
-Result<OutputFile> OutputFile::open(const std::string& path, Overwrite mode) {
+Result<OutputFile> OutputFile::classify(const std::string& path, Overwrite mode) {
   OutputFile o;
   o.path_ = o.target_ = path;
   o.mode_ = mode;
@@ -197,11 +197,32 @@ Result<OutputFile> OutputFile::open(const std::string& path, Overwrite mode) {
   } else if (errno != ENOENT && errno != ENOTDIR) {
     return Status::from_errno("cannot write " + path);  // TempFile::create names a missing directory
   }
-  auto temp = TempFile::create(o.target_);
-  if (!temp) return temp.status();
   o.kind_ = Kind::atomic;
-  o.temp_.emplace(std::move(*temp));
   return o;
+}
+
+Result<OutputFile> OutputFile::open(const std::string& path, Overwrite mode) {
+  auto o = classify(path, mode);
+  if (!o || o->kind_ != Kind::atomic) return o;
+  auto temp = TempFile::create(o->target_);
+  if (!temp) return temp.status();
+  o->temp_.emplace(std::move(*temp));
+  return o;
+}
+
+Status OutputFile::check(const std::string& path, Overwrite mode) {
+  auto o = classify(path, mode);
+  if (!o) return o.status();
+  if (o->kind_ != Kind::atomic) return Status::ok();
+  // What TempFile::create would find wrong, without creating anything.
+  const std::string dir = dir_of(o->target_);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return Status::from_errno("cannot write " + path + ": directory " + dir);
+  if (!S_ISDIR(st.st_mode)) return Status::error("cannot write " + path + ": " + dir + " is not a directory", ENOTDIR);
+  if (base_of(o->target_).size() > NAME_MAX)
+    return Status::error("cannot write " + path + ": the file name is longer than 255 bytes", ENAMETOOLONG);
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return Status::from_errno("cannot write " + path + ": directory " + dir);
+  return Status::ok();
 }
 
 OutputFile::OutputFile(OutputFile&& other) noexcept

@@ -68,6 +68,9 @@ class OutputFile {
   // For atomic, creates the uniquely named temporary in the destination's
   // directory (which must exist). Creates nothing otherwise.
   static Result<OutputFile> open(const std::string& path, Overwrite mode = Overwrite::replace);
+  // The same decision without creating anything (no temporary): whether
+  // open() would refuse `path`. For a check before taking a lock.
+  static Status check(const std::string& path, Overwrite mode = Overwrite::replace);
   OutputFile(OutputFile&&) noexcept;
   OutputFile& operator=(OutputFile&&) = delete;
   ~OutputFile();
@@ -83,6 +86,7 @@ class OutputFile {
 
  private:
   OutputFile() = default;
+  static Result<OutputFile> classify(const std::string& path, Overwrite mode);
   Kind kind_ = Kind::standard_output;
   Overwrite mode_ = Overwrite::replace;
   std::string path_, target_;

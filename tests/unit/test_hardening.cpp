@@ -291,3 +291,16 @@ TEST(Hardening, OutputFileNeverReplacesWhatIsNotARegularFile) {
   ASSERT_FALSE(b->commit().failed());
   EXPECT_EQ(slurp(d.path + "/same.json"), "bb");
 }
+
+// run checks its --out before the lock (a bad one is refused whoever holds
+// it) without creating a file; the temporary comes after the lock.
+TEST(Hardening, OutputCheckCreatesNothing) {
+  TempDir d;
+  EXPECT_FALSE(results::OutputFile::check(d.path + "/r.json").failed());
+  EXPECT_TRUE(fs::is_empty(d.path));
+  EXPECT_TRUE(results::OutputFile::check(d.path + "/missing/r.json").failed());
+  EXPECT_TRUE(results::OutputFile::check(d.path).failed());  // a directory
+  EXPECT_FALSE(results::OutputFile::check("-").failed());
+  EXPECT_FALSE(results::OutputFile::check("/dev/null").failed());
+  EXPECT_TRUE(fs::is_empty(d.path));
+}
