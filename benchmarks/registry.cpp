@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <memory>
 #include <regex>
+#include <set>
 
 namespace rmapbench {
 
@@ -18,6 +19,10 @@ std::vector<WorkloadInfo>& mutable_workloads() {
 }
 std::vector<std::string>* g_registered_names = nullptr;
 const Selection* g_selection = nullptr;
+// What register_all_benchmarks() learnt about the user's --sweep values.
+std::set<std::string> g_sweep_names;          // every parameter a workload sweeps
+std::vector<std::pair<std::string, std::string>> g_sweep_problems;  // workload, a value it does not accept
+std::set<std::string> g_selected_workloads;  // with a benchmark the selection runs
 void apply_pending_failure(benchmark::State& state);
 }  // namespace
 
@@ -71,21 +76,71 @@ benchmark::internal::Benchmark* Registrar::add(const std::string& name,
     unselected.push_back(std::make_unique<benchmark::internal::FunctionBenchmark>(name.c_str(), +[](benchmark::State&) {}));
     return unselected.back().get();
   }
+  g_selected_workloads.insert(workload_.name);
   auto* b = benchmark::RegisterBenchmark(name.c_str(), body);
   b->UseManualTime()->Unit(benchmark::kMicrosecond);
   if (g_registered_names) g_registered_names->push_back(name);
   return b;
 }
 
+namespace {
+
+// Upper bounds only against nonsense (and overflow in the sizing): what a
+// host can hold is the resource check's to say at run time, with the largest
+// value that fits (vm.max_map_count, RLIMIT_NPROC, memory). thp_kb is at
+// most a PUD (1 GiB).
+long sweep_max(const std::string& param) { return param == "thp_kb" ? 1048576 : 1L << 30; }
+// The smallest value that means something: a count of VMAs, processes,
+// pages ... is at least 1; sharers may be 0 (the THP splits time the
+// unshared case; a workload that needs a sharer skips or fails with its
+// reason), and so may ksm_sleep_ms; max_page_sharing starts at 2, as the
+// kernel's knob does.
+long sweep_min(const std::string& param) {
+  if (param == "sharers" || param == "ksm_sleep_ms") return 0;
+  return param == "max_page_sharing" ? 2 : 1;
+}
+}  // namespace
+
 std::vector<long> Registrar::sweep(const std::string& param, std::vector<long> quick, std::vector<long> full) const {
+  g_sweep_names.insert(param);
   if (g_selection) {
     auto it = g_selection->sweeps.find(param);
-    if (it != g_selection->sweeps.end()) return it->second;
+    if (it != g_selection->sweeps.end()) {
+      const long lo = sweep_min(param), hi = sweep_max(param);
+      for (long v : it->second) {
+        const bool power_of_two = v > 0 && (v & (v - 1)) == 0;
+        if (v < lo || v > hi || (param == "thp_kb" && !power_of_two))
+          g_sweep_problems.emplace_back(workload_.name, fmt::format("--sweep {}={}: {} accepts {} from {} to {}", param, v, workload_.name,
+                                                 param == "thp_kb" ? "powers of two" : "values", lo, hi));
+      }
+      return it->second;
+    }
   }
   return profile_ == Profile::quick ? quick : full;
 }
 
+std::string sweep_problems(const Selection& selection) {
+  // Only the workloads that run are held to it.
+  std::vector<std::string> problems;
+  for (const auto& [workload, problem] : g_sweep_problems)
+    if (g_selected_workloads.count(workload)) problems.push_back(problem);
+  for (const auto& [name, values] : selection.sweeps) {
+    if (g_sweep_names.count(name)) continue;
+    std::string known;
+    for (const auto& n : g_sweep_names) known += (known.empty() ? "" : ", ") + n;
+    problems.push_back(fmt::format("--sweep {}: no workload has a sweep parameter '{}'; the parameters are: {}", name,
+                                   name, known.empty() ? "(none)" : known));
+  }
+  std::sort(problems.begin(), problems.end());
+  problems.erase(std::unique(problems.begin(), problems.end()), problems.end());
+  std::string out;
+  for (const auto& p : problems) out += (out.empty() ? "" : "\n") + p;
+  return out;
+}
+
 std::vector<std::string> register_all_benchmarks(const Selection& selection) {
+  g_sweep_problems.clear();
+  g_selected_workloads.clear();
   std::vector<std::string> names;
   g_registered_names = &names;
   g_selection = &selection;

@@ -78,6 +78,15 @@ struct Selection {
 // Returns their names, in order.
 std::vector<std::string> register_all_benchmarks(const Selection& selection);
 
+// After register_all_benchmarks(): what is wrong with selection.sweeps, one
+// line each, or "" when nothing is: a name no workload sweeps (the
+// parameters are listed), a value outside what a selected workload accepts
+// (below 1, where only sharers and ksm_sleep_ms may be 0; max_page_sharing
+// below 2; thp_kb not a power of two or above 1 GiB; anything above 2^30).
+// What the host can hold is the resource check's, at run time. `run` makes
+// it a usage error.
+std::string sweep_problems(const Selection& selection);
+
 // Why a workload cannot run on this host, or nullopt if it can.
 std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
 

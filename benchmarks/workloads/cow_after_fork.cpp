@@ -65,6 +65,8 @@ Status check_view(const mm::AnonLayout& layout, bool writer, const char* who) {
 enum class Writer { parent, child };
 
 void run(benchmark::State& state, long sharers, Writer writer) {
+  // The writer is one of the sharers (or the parent, with S children).
+  if (sharers < 1) return skip(state, "needs sharers >= 1");
   if (!mm::within_budget(state, {mm::grows_with("sharers", sharers), mm::fixed(1), mm::fixed(2 * kPages)}))
     return;
   const bool corrupt = mm::test_corruption_requested("cow_after_fork");

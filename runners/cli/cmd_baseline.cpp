@@ -73,7 +73,8 @@ int save(const std::string& result_path, const std::string& dir, bool replace, b
     return kExitUsage;
   }
   const std::string target = dir + "/" + where->relative_path();
-  if (!replace && std::filesystem::exists(target)) {
+  std::error_code exists_ec;
+  if (!replace && std::filesystem::exists(target, exists_ec)) {
     auto existing = results::load_results(target);
     fmt::print(stderr, "rmapbench baseline: {} already exists{}; not overwritten (--replace overwrites it)\n", target,
                existing ? fmt::format(" (from {})", existing->get("date", "an earlier run")) : "");

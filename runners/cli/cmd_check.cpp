@@ -147,7 +147,8 @@ int run_check(const std::vector<std::string>& args) {
       return kExitUsage;
     }
     baseline_file = dir + "/" + where->relative_path();
-    if (!std::filesystem::exists(baseline_file)) {
+    std::error_code ec;
+    if (!std::filesystem::exists(baseline_file, ec)) {
       fmt::print(stderr, "rmapbench check: no baseline for {} on this host: {} does not exist\n", result->label(),
                  baseline_file);
       list_available(dir, *where);

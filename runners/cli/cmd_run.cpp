@@ -21,6 +21,7 @@
 #include "runners/cli/progress_reporter.hpp"
 #include "runners/cli/run_options.hpp"
 #include "runners/host/host_facts.hpp"
+#include "runners/results/atomic_file.hpp"
 #include "runners/safety/children.hpp"
 #include "runners/safety/knob_guard.hpp"
 #include "runners/safety/run_lock.hpp"
@@ -48,7 +49,10 @@ Options:
                        Default: detected (CONFIG_ANON_VMA_LAZY, else "stock").
   --out FILE           write the results to FILE. Default:
                        results/<host>-<kernel>-<variant>-<profile>-<UTC time>.json
-                       ($RMAPBENCH_RESULTS_DIR replaces results/).
+                       ($RMAPBENCH_RESULTS_DIR replaces results/). A regular
+                       file is replaced atomically at the end; a character
+                       device or FIFO is written to in place; a symlink is
+                       followed; - is stdout (the summary then goes to stderr).
   --quiet              no progress lines (the summary is still printed)
   -h, --help           this text
 
@@ -74,17 +78,56 @@ std::string default_out_path(const host::HostFacts& h, const std::string& varian
   return results_file_name(dir && *dir ? dir : "results", h.hostname, h.kernel_release, variant, profile, stamp);
 }
 
-// Proves the output can be written before spending minutes on the run.
-Status prepare_output(const std::string& out) {
+// Google Benchmark's JSON, kept in memory: finalize_results() adds to it and
+// writes it through results::OutputFile, whose every write is checked (an
+// ofstream's are not). Google Benchmark points its file reporter at its own
+// --benchmark_out stream before ReportContext(); it is redirected here.
+class CapturingJsonReporter : public benchmark::JSONReporter {
+ public:
+  bool ReportContext(const Context& context) override {
+    SetOutputStream(&text_);
+    SetErrorStream(&text_);
+    return benchmark::JSONReporter::ReportContext(context);
+  }
+  std::string text() const { return text_.str(); }
+
+ private:
+  std::ostringstream text_;
+};
+
+// Whether the pass-through flags ask Google Benchmark only to list the names.
+bool lists_tests_only(const std::vector<std::string>& flags) {
+  bool list = false;
+  for (const auto& f : flags) {
+    if (f == "--benchmark_list_tests") {
+      list = true;
+    } else if (f.starts_with("--benchmark_list_tests=")) {
+      std::string v = f.substr(23);
+      list = !(v == "false" || v == "0" || v == "no" || v == "f" || v == "n" || v == "False" || v == "FALSE");
+    }
+  }
+  return list;
+}
+
+// Creates the output's directory if needed (idempotent, harmless to a
+// running run) and says whether the output could be written, creating no
+// file: a bad --out is refused before the lock, whoever holds it.
+Status check_output(const std::string& out) {
   std::filesystem::path p(out);
   std::error_code ec;
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
-  if (std::filesystem::is_directory(p, ec)) return Status::error(out + " is a directory");
-  const std::string partial = out + ".partial";
-  int fd = open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::from_errno("cannot write " + partial);
-  close(fd);
-  return Status::ok();
+  if (out != "-" && p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+  return results::OutputFile::check(out);
+}
+
+// Decides where the results go (README "Output files") and proves it can be
+// written before spending minutes on the run: for a regular file, the run's
+// own uniquely named temporary is created next to it now. Called with the
+// run lock held, so a run refused by the lock creates no file.
+Result<results::OutputFile> prepare_output(const std::string& out) {
+  std::filesystem::path p(out);
+  std::error_code ec;
+  if (out != "-" && p.has_parent_path()) std::filesystem::create_directories(p.parent_path(), ec);
+  return results::OutputFile::open(out);
 }
 
 std::string compiler_id() {
@@ -104,38 +147,20 @@ std::string without_non_finite_numbers(const std::string& text) {
   return std::regex_replace(text, non_finite, ": null$2");
 }
 
-// Adds what only the end of the run knows, then renames into place.
-Status finalize_results(const std::string& partial, const std::string& out, bool complete) {
+// Adds what only the end of the run knows to Google Benchmark's JSON.
+Result<std::string> finalize_results(const std::string& captured, bool complete) {
   nlohmann::json j;
-  {
-    std::ifstream in(partial);
-    if (!in) return Status::from_errno("cannot read back " + partial);
-    std::stringstream text;
-    text << in.rdbuf();
-    try {
-      j = nlohmann::json::parse(without_non_finite_numbers(text.str()));
-    } catch (const std::exception& e) {
-      return Status::error(fmt::format("{} is not valid JSON after the run: {}", partial, e.what()));
-    }
+  try {
+    j = nlohmann::json::parse(without_non_finite_numbers(captured));
+  } catch (const std::exception& e) {
+    return Status::error(fmt::format("the results are not valid JSON after the run: {}", e.what()));
   }
   j["context"]["rmapbench.complete"] = complete ? "true" : "false";
   for (auto& b : j["benchmarks"]) {
     for (const char* key : {"name", "run_name"})
       if (b.contains(key) && b[key].is_string()) b[key] = suite_benchmark_name(b[key].get<std::string>());
   }
-  {
-    std::ofstream o(partial, std::ios::trunc);
-    o << j.dump(2) << "\n";
-    o.flush();
-    if (!o) return Status::from_errno("cannot write " + partial);
-  }
-  int fd = open(partial.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-  if (std::rename(partial.c_str(), out.c_str()) != 0) return Status::from_errno("rename to " + out);
-  return Status::ok();
+  return j.dump(2) + "\n";
 }
 
 int run_command(const std::vector<std::string>& args) {
@@ -156,6 +181,7 @@ int run_command(const std::vector<std::string>& args) {
   Selection selection{o.profile, o.sweeps, [&](const std::string& name) { return filter_matches(o.filter, name); }};
   const std::vector<std::string> registered = register_all_benchmarks(selection);
   const size_t selected = registered.size();
+  if (std::string problems = sweep_problems(selection); !problems.empty()) return usage_error("run", problems);
   if (selected == 0)
     return usage_error("run", fmt::format("no benchmark matches --filter '{}' in the {} profile; "
                                           "'rmapbench list --benchmarks' shows the names",
@@ -163,17 +189,47 @@ int run_command(const std::vector<std::string>& args) {
 
   const host::HostFacts& facts = host::facts();
   const std::string variant = o.variant.empty() ? facts.variant : o.variant;
-  const std::string out = o.out.empty() ? default_out_path(facts, variant, o.profile) : o.out;
-  if (Status s = prepare_output(out); s.failed()) return usage_error("run", s.message());
-  const std::string partial = out + ".partial";
 
-  // One run per host; knobs a crashed run left changed are put back first.
+  std::vector<std::string> gb_args = {"rmapbench",
+                                      "--benchmark_repetitions=" + std::to_string(o.repetitions),
+                                      "--benchmark_enable_random_interleaving=true",
+                                      o.profile == Profile::quick ? "--benchmark_min_time=0.05" : "--benchmark_min_time=0.5"};
+  gb_args.insert(gb_args.end(), o.benchmark_flags.begin(), o.benchmark_flags.end());
+  auto initialize_google_benchmark = [&gb_args]() {
+    std::vector<char*> argv;
+    for (auto& a : gb_args) argv.push_back(a.data());
+    int argc = static_cast<int>(argv.size());
+    argv.push_back(nullptr);
+    benchmark::Initialize(&argc, argv.data());
+    return !benchmark::ReportUnrecognizedArguments(argc, argv.data());
+  };
+
+  // --benchmark_list_tests: the names only; nothing runs, nothing is written.
+  if (lists_tests_only(o.benchmark_flags)) {
+    if (!initialize_google_benchmark()) return kExitUsage;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return kExitOk;
+  }
+
+  const std::string out = o.out.empty() ? default_out_path(facts, variant, o.profile) : o.out;
+  if (Status s = check_output(out); s.failed()) return usage_error("run", s.message());
+
+  // One run per host. The lock comes before any file is created: a run it
+  // refuses touches nothing of the running one's.
   auto lock = safety::RunLock::acquire(safety::current_command_line());
   if (!lock) {
     fmt::print(stderr, "rmapbench run: {}\n", lock.status().message());
     return kExitUsage;
   }
   if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
+
+  auto output = prepare_output(out);
+  if (!output) return usage_error("run", output.status().message());
+  // With --out - the JSON is stdout; the summary goes to stderr instead.
+  std::FILE* summary_to = output->kind() == results::OutputFile::Kind::standard_output ? stderr : stdout;
+
+  // Knobs a crashed run left changed are put back first.
   if (auto restored = safety::restore_journaled_knobs(); !restored)
     fmt::print(stderr, "warning: restoring knobs left by an earlier run: {}\n", restored.status().message());
   auto reaper = safety::ProcessGroupReaper::create();
@@ -194,24 +250,15 @@ int run_command(const std::vector<std::string>& args) {
   benchmark::AddCustomContext("rmapbench.metrics", metrics_table_json());
   benchmark::AddCustomContext("compiler", compiler_id());
 
-  std::vector<std::string> gb_args = {"rmapbench",
-                                      "--benchmark_repetitions=" + std::to_string(o.repetitions),
-                                      "--benchmark_enable_random_interleaving=true",
-                                      o.profile == Profile::quick ? "--benchmark_min_time=0.05" : "--benchmark_min_time=0.5",
-                                      "--benchmark_out=" + partial,
-                                      "--benchmark_out_format=json"};
-  gb_args.insert(gb_args.end(), o.benchmark_flags.begin(), o.benchmark_flags.end());
-  std::vector<char*> argv;
-  for (auto& a : gb_args) argv.push_back(a.data());
-  int argc = static_cast<int>(argv.size());
-  argv.push_back(nullptr);
-  benchmark::Initialize(&argc, argv.data());
-  if (benchmark::ReportUnrecognizedArguments(argc, argv.data())) return kExitUsage;
+  // Google Benchmark needs a file for its file reporter; the reporter writes
+  // into memory instead (CapturingJsonReporter).
+  gb_args.insert(gb_args.begin() + 1, {"--benchmark_out=/dev/null", "--benchmark_out_format=json"});
+  if (!initialize_google_benchmark()) return kExitUsage;
 
   fmt::print(stderr, "rmapbench {}: {} benchmarks x {} repetitions, profile {}, kernel {} ({})\n", RMAPBENCH_VERSION,
              selected, o.repetitions, profile_name(o.profile), facts.kernel_release, variant);
   ProgressReporter progress(selected * static_cast<size_t>(o.repetitions), o.quiet);
-  benchmark::JSONReporter file_reporter;
+  CapturingJsonReporter file_reporter;
   // The signal path kills the children; a workload writing to a dead
   // child's pipe then gets EPIPE (its error) instead of SIGPIPE ending the
   // run before it writes its incomplete results.
@@ -221,17 +268,28 @@ int run_command(const std::vector<std::string>& args) {
   benchmark::Shutdown();
 
   const bool complete = !safety::interrupted();
-  if (Status s = finalize_results(partial, out, complete); s.failed()) {
-    fmt::print(stderr, "rmapbench run: {}\n", s.message());
-    return kExitUsage;
+  // The results are written first; the summary is printed whether or not
+  // that worked (a full disk loses the file, not what the run showed).
+  Status written = Status::ok();
+  if (auto text = finalize_results(file_reporter.text(), complete); !text) {
+    written = text.status();
+  } else if (Status s = output->write(*text); s.failed()) {
+    written = s;
+  } else {
+    written = output->commit();
   }
   // Registration order reads as the sweep; the run order was random.
   std::vector<BenchmarkSummary> summaries = progress.summaries();
   auto rank = [&](const BenchmarkSummary& s) { return std::find(registered.begin(), registered.end(), s.name) - registered.begin(); };
   std::stable_sort(summaries.begin(), summaries.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
-  print_summary(stdout, summaries);
-  fmt::print("\n{} benchmarks, {} failed, {} skipped\nresults: {}\n", progress.summaries().size(), progress.failures(),
-             progress.skips(), out);
+  print_summary(summary_to, summaries);
+  fmt::print(summary_to, "\n{} benchmarks, {} failed, {} skipped\nresults: {}\n", progress.summaries().size(),
+             progress.failures(), progress.skips(), written.failed() ? "NOT WRITTEN" : out);
+  std::fflush(summary_to);
+  if (written.failed()) {
+    fmt::print(stderr, "rmapbench run: the results were not written: {}\n", written.message());
+    return kExitUsage;
+  }
   if (!complete) {
     fmt::print(stderr, "rmapbench run: interrupted by {}; the results so far are in {} (marked incomplete)\n",
                safety::signal_name(safety::interrupt_signal()), out);

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 
 #include "command.hpp"
 
@@ -68,7 +69,17 @@ int main(int argc, char** argv) {
       fmt::print("{}", c.help);
       return kExitOk;
     }
-    return c.run(args);
+    // Nothing escapes: an exception no command expected (a file system
+    // error, memory) is a clear message and the input-error exit code, not
+    // std::terminate's abort.
+    try {
+      return c.run(args);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "rmapbench {}: unexpected error: {}\n", name, e.what());
+    } catch (...) {
+      fmt::print(stderr, "rmapbench {}: unexpected error (unknown exception)\n", name);
+    }
+    return kExitUsage;
   }
   fmt::print(stderr, "rmapbench: unknown command '{}'\n", name);
   print_main_help();

@@ -31,6 +31,19 @@ std::string sanitize(std::string s) {
   return s.empty() ? "unknown" : s;
 }
 
+// One component of a results file name: sanitized, and cut (with a hash of
+// the whole) so the name stays well below NAME_MAX.
+std::string name_part(const std::string& s, size_t max_bytes) {
+  std::string out = sanitize(s);
+  if (out.size() <= max_bytes) return out;
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (unsigned char c : out) {
+    h ^= c;
+    h *= 0x100000001b3ULL;
+  }
+  return out.substr(0, max_bytes - 9) + fmt::format("_{:08x}", h & 0xffffffffULL);
+}
+
 }  // namespace
 
 std::vector<long> parse_long_list(const std::string& text, const std::string& what) {
@@ -73,6 +86,9 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     } else if (auto v = option_value(args, i, "--variant")) {
       if (v->empty() || sanitize(*v) != *v)
         throw std::invalid_argument("--variant takes letters, digits, '.', '_' and '-' only");
+      if (v->size() > kMaxVariantLength)
+        throw std::invalid_argument(fmt::format(
+            "--variant is {} characters long; at most {} (it becomes part of file names)", v->size(), kMaxVariantLength));
       o.variant = *v;
     } else if (auto v = option_value(args, i, "--out")) {
       if (v->empty()) throw std::invalid_argument("--out needs a file name");
@@ -223,8 +239,8 @@ bool filter_matches(const std::string& filter, const std::string& name) {
 
 std::string results_file_name(const std::string& dir, const std::string& hostname, const std::string& kernel_release,
                               const std::string& variant, Profile profile, const std::string& utc_stamp) {
-  return fmt::format("{}/{}-{}-{}-{}-{}.json", dir, sanitize(hostname.substr(0, hostname.find('.'))),
-                     sanitize(kernel_release), sanitize(variant), profile_name(profile), utc_stamp);
+  return fmt::format("{}/{}-{}-{}-{}-{}.json", dir, name_part(hostname.substr(0, hostname.find('.')), 64),
+                     name_part(kernel_release, 64), name_part(variant, 64), profile_name(profile), utc_stamp);
 }
 
 }  // namespace rmapbench::cli

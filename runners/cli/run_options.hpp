@@ -11,6 +11,9 @@
 
 namespace rmapbench::cli {
 
+// --variant becomes part of file names (results, baselines).
+inline constexpr size_t kMaxVariantLength = 64;
+
 struct RunOptions {
   std::string filter;
   Profile profile = Profile::quick;

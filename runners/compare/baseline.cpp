@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "runners/results/atomic_file.hpp"  // bounded_name
+
 namespace rmapbench::baseline {
 
 namespace fs = std::filesystem;
@@ -91,7 +93,10 @@ std::string sanitize(const std::string& s) {
 }
 
 std::string Location::relative_path() const {
-  return fmt::format("{}/{}/{}-{}.json", sanitize(arch), host_id, sanitize(kernel_release), sanitize(variant));
+  // Each component bounded: a long release or variant must not make a name
+  // the file system refuses (ENAMETOOLONG).
+  return fmt::format("{}/{}/{}.json", results::bounded_name(sanitize(arch), 64), results::bounded_name(sanitize(host_id), 64),
+                     results::bounded_name(sanitize(kernel_release) + "-" + sanitize(variant), 200));
 }
 
 Result<Location> locate(const results::ResultsFile& r) {

@@ -11,7 +11,9 @@
 namespace rmapbench::report {
 
 Status emit(const std::string& text, const std::string& out_path) {
-  if (!out_path.empty()) return results::write_file_atomic(out_path, text);
+  // The output-path rules (atomic_file.hpp): "-" is stdout, a device or FIFO is
+  // streamed to, a symlink followed, only a regular file replaced.
+  if (!out_path.empty() && out_path != "-") return results::write_file_atomic(out_path, text);
   if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0)
     return Status::from_errno("write to standard output");
   return Status::ok();
@@ -69,14 +71,15 @@ const char* request_options_help() {
          "                       regressions first), email (plain ASCII, <= 72 columns,\n"
          "                       0-day robot style rows, for a patch posting),\n"
          "                       markdown, json (every number), junit (CI)\n"
-         "  --out FILE           write the report to FILE (atomically) instead of stdout\n"
+         "  --out FILE           write the report to FILE (atomically; a device or FIFO\n"
+         "                       is written to in place; - is stdout) instead of stdout\n"
          "  --color WHEN         auto (default), always or never (text format only)\n";
 }
 
 Result<bool> compare_and_emit(const results::ResultsFile& base, const results::ResultsFile& next, const Request& r) {
   auto c = compare::compare(base, next, r.options);
   if (!c) return c.status();
-  std::string text = render(*c, r.format, use_color(r.color, !r.out.empty()));
+  std::string text = render(*c, r.format, use_color(r.color, !r.out.empty() && r.out != "-"));
   if (Status s = emit(text, r.out); s.failed()) return s;
   return c->regressed();
 }

@@ -127,8 +127,11 @@ namespace {
 std::string md(std::string_view s) {
   std::string out;
   for (char ch : s) {
-    if (ch == '|' || ch == '*' || ch == '_' || ch == '`' || ch == '<' || ch == '[' || ch == ']') out += '\\';
-    out += ch == '\n' ? ' ' : ch;
+    // The backslash itself too: a name ending in one would escape the escape.
+    if (ch == '\\' || ch == '|' || ch == '*' || ch == '_' || ch == '`' || ch == '<' || ch == '>' || ch == '[' ||
+        ch == ']' || ch == '&')
+      out += '\\';
+    out += ch == '\n' || ch == '\r' ? ' ' : ch;
   }
   return out;
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -206,21 +207,45 @@ std::string stem_of(const std::string& family, const std::string& param) {
     if (!comp.ends_with(":*")) without_param += (without_param.empty() ? "" : "/") + comp;
     pos = slash + 1;
   }
-  for (char c : without_param) {
+  for (char c : without_param + "-vs-" + param) {
     s += (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.') ? c : '-';
   }
-  while (!s.empty() && s.back() == '-') s.pop_back();
-  s += "-vs-" + param;
   std::string squeezed;
   for (char c : s)
     if (!(c == '-' && !squeezed.empty() && squeezed.back() == '-')) squeezed += c;
-  return squeezed;
+  // One path component, well below NAME_MAX with its extensions and the
+  // temporary-file decoration.
+  return results::bounded_name(squeezed, 100);
+}
+
+// Everything the gnuplot script says that came from a results file (titles,
+// series labels, the family in comments) goes through this allow-list:
+// letters, digits, space and . _ : + , = ( ) / @ % ~ - ; anything else (quotes,
+// backslash, backtick, $, newline, other controls) becomes '?', and the text
+// is cut at 120 bytes. Inside gnuplot's single quotes, what is left cannot end
+// the string, start a command or substitute one.
+std::string base_name(const std::string& path) {
+  auto slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string plot_label(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (out.size() >= 120) {
+      out += "...";
+      break;
+    }
+    const bool allowed = std::isalnum(static_cast<unsigned char>(c)) || std::strchr(" ._:+,=()/@%~-", c) != nullptr;
+    out += allowed && c != '\0' ? c : '?';
+  }
+  return out;
 }
 
 // gnuplot single-quoted string: a quote is written twice.
 std::string gp_quote(const std::string& s) {
   std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("''") : std::string(1, c);
+  for (char c : plot_label(s)) out += c == '\'' ? std::string("''") : std::string(1, c);
   return out + "'";
 }
 
@@ -278,9 +303,9 @@ std::vector<ScalingPlot> scaling_plots(const std::vector<results::ResultsFile>& 
 std::string gnuplot_data(const ScalingPlot& p) {
   std::string out = fmt::format("# {}: real_time median ({}) vs {}; columns: {} median low high "
                                 "(low/high = median -+ 1.4826*MAD)\n",
-                                p.family, p.unit, p.parameter, p.parameter);
+                                plot_label(p.family), plot_label(p.unit), plot_label(p.parameter), plot_label(p.parameter));
   for (size_t i = 0; i < p.series.size(); ++i) {
-    out += fmt::format("{}# series {}: {}\n", i ? "\n\n" : "", i, p.series[i].label);
+    out += fmt::format("{}# series {}: {}\n", i ? "\n\n" : "", i, plot_label(p.series[i].label));
     for (const auto& pt : p.series[i].points)
       out += fmt::format("{:g} {:.6g} {:.6g} {:.6g}\n", pt.x, pt.median, pt.low, pt.high);
   }
@@ -315,7 +340,7 @@ std::string gnuplot_script(const ScalingPlot& p, const std::string& data, const 
       "set output {}\n"
       "replot\n"
       "unset output\n",
-      p.family, p.stem, gp_quote(png), body, gp_quote(svg));
+      plot_label(p.family), p.stem, gp_quote(png), body, gp_quote(svg));
 }
 
 Result<std::vector<std::string>> draw_plots(const std::vector<ScalingPlot>& plots, const std::string& dir_arg) {
@@ -341,7 +366,7 @@ Result<std::vector<std::string>> draw_plots(const std::vector<ScalingPlot>& plot
     if (!svg) return svg.status();
     auto script = results::TempFile::create(base + ".run.gp");
     if (!script) return script.status();
-    if (Status s = script->write(gnuplot_script(p, p.stem + ".dat", png->path(), svg->path())); s.failed()) return s;
+    if (Status s = script->write(gnuplot_script(p, p.stem + ".dat", base_name(png->path()), base_name(svg->path()))); s.failed()) return s;
     proc::Spawn spawn;
     spawn.argv = {*gnuplot, script->path()};
     spawn.cwd = dir;

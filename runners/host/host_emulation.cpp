@@ -67,7 +67,8 @@ EmulationVerdict classify_emulation(const EmulationClues& c) {
   auto add = [&](const std::string& s) { evidence += (evidence.empty() ? "" : "; ") + s; };
   if (c.hypervisor_flag) add("cpu flag 'hypervisor'");
   if (!c.cpuid_vendor.empty()) add("cpuid hypervisor vendor '" + c.cpuid_vendor + "'");
-  if (!c.acpi_oem_id.empty()) add("ACPI OEM '" + c.acpi_oem_id + "'");
+  if (!c.acpi_oem_id.empty())
+    add("ACPI OEM '" + c.acpi_oem_id + "'" + (c.acpi_oem_id == "FIRECK" ? " (Firecracker)" : ""));
   add(c.dmi_sys_vendor.empty() && c.dmi_product_name.empty()
           ? std::string("no DMI")
           : "DMI '" + c.dmi_sys_vendor + "' / '" + c.dmi_product_name + "'");
@@ -77,9 +78,10 @@ EmulationVerdict classify_emulation(const EmulationClues& c) {
   const std::string& v = c.cpuid_vendor;
   auto verdict = [&](std::string label) { return EmulationVerdict{std::move(label), evidence}; };
   if (v == "TCGTCGTCGTCG") return verdict("qemu-tcg");
-  // Firecracker runs on KVM (or nested PVM), so its own ACPI OEM ID is the
-  // more specific clue than any CPUID vendor.
-  if (c.acpi_oem_id == "FIRECK") return verdict("firecracker");
+  // The label rests only on what every user can read: the ACPI tables (whose
+  // OEM ID says Firecracker) are readable by root only, and a label that
+  // differed between a root and a non-root run on one VM made compare
+  // refuse them as different hosts. The OEM ID is evidence only.
   if (v.starts_with("KVMKVMKVM")) return verdict("kvm");
   if (v == "Microsoft Hv") return verdict("hyperv");
   if (v == "VMwareVMware") return verdict("vmware");

@@ -47,7 +47,7 @@ struct HostFacts {
   bool tracefs_available = false;
   bool debugfs_mounted = false;
   std::string lockdown;                       // "none", "integrity", "confidentiality", "unknown (...)"
-  std::string emulation;                      // "none", "qemu-tcg", "kvm", "firecracker", ...
+  std::string emulation;                      // "none", "qemu-tcg", "kvm" (Firecracker too: see host_emulation.cpp), ...
   std::string variant;                        // detected kernel variant label ("stock", "anon_vma_lazy")
   bool slab_counters_readable = false;
   std::string slab_counters_reason;           // why not, when not

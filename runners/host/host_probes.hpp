@@ -44,7 +44,7 @@ struct EmulationClues {
   std::string dt_compatible;     // /sys/firmware/devicetree/base/compatible (arm64)
 };
 struct EmulationVerdict {
-  std::string label;     // "none", "qemu-tcg", "qemu", "kvm", "firecracker", "hypervisor (unknown)", ...
+  std::string label;     // "none", "qemu-tcg", "qemu", "kvm" (Firecracker too), "hypervisor (unknown)", ...
   std::string evidence;  // the clues seen, for the reader to judge
 };
 EmulationVerdict classify_emulation(const EmulationClues& c);

@@ -1,5 +1,9 @@
 #include "runners/results/results.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "benchmarks/registry.hpp"  // kSkipPrefix, kErrorPrefix
 
 #include <fmt/core.h>
@@ -7,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cerrno>
+#include <cstdint>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -17,6 +22,23 @@ namespace rmapbench::results {
 namespace {
 
 using nlohmann::json;
+
+// Depth beyond which a results file is refused (a Google Benchmark file is 4
+// deep; rmapbench.metrics 2). Deeper input is a crafted file: printing it
+// recursively would exhaust the stack.
+constexpr int kMaxJsonDepth = 64;
+
+struct TooDeep {};
+
+// Parses JSON with the nesting depth bounded: the parser itself is iterative,
+// but dump() and the destructor of a deep value recurse.
+json parse_bounded(std::string_view text) {
+  json::parser_callback_t limit = [](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) throw TooDeep{};
+    return true;
+  };
+  return json::parse(text.begin(), text.end(), limit);
+}
 
 // Fields Google Benchmark writes itself; every other numeric field of an
 // entry is a user counter.
@@ -41,7 +63,7 @@ std::string text_field(const json& e, const char* key, const std::string& dflt, 
   auto it = e.find(key);
   if (it == e.end() || it->is_null()) return dflt;
   if (!it->is_string()) throw Malformed{where + ": \"" + key + "\" is not a string"};
-  return it->get<std::string>();
+  return printable_text(it->get<std::string>());
 }
 
 double number_field(const json& e, const char* key, double dflt, const std::string& where) {
@@ -66,7 +88,7 @@ bool bool_field(const json& e, const char* key, bool dflt, const std::string& wh
 
 bool known_time_unit(const std::string& u) { return u == "ns" || u == "us" || u == "ms" || u == "s"; }
 
-std::string context_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+std::string context_text(const json& v) { return printable_text(v.is_string() ? v.get<std::string>() : v.dump()); }
 
 std::string top_level_keys(const json& doc) {
   if (!doc.is_object()) return std::string("a JSON ") + doc.type_name() + ", not an object";
@@ -77,7 +99,7 @@ std::string top_level_keys(const json& doc) {
       keys += ", ...";
       break;
     }
-    keys += (shown++ ? ", " : "") + fmt::format("\"{}\"", it.key());
+    keys += (shown++ ? ", " : "") + fmt::format("\"{}\"", printable_text(it.key()));
   }
   return keys.empty() ? "an empty object" : "top-level keys " + keys;
 }
@@ -85,7 +107,9 @@ std::string top_level_keys(const json& doc) {
 Status parse_metrics_table(const std::string& path, const std::string& text, std::map<std::string, MetricInfo>& out) {
   json table;
   try {
-    table = json::parse(text);
+    table = parse_bounded(text);
+  } catch (const TooDeep&) {
+    return Status::error(fmt::format("{}: context key rmapbench.metrics nests deeper than {} levels", path, kMaxJsonDepth));
   } catch (const json::exception& e) {
     return Status::error(fmt::format("{}: context key rmapbench.metrics is not valid JSON: {}", path, e.what()));
   }
@@ -95,10 +119,10 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
   for (auto it = table.begin(); it != table.end(); ++it) {
     const json& m = it.value();
     if (!m.is_object())
-      return Status::error(fmt::format("{}: rmapbench.metrics entry '{}' is not an object", path, it.key()));
+      return Status::error(fmt::format("{}: rmapbench.metrics entry '{}' is not an object", path, printable_text(it.key())));
     MetricInfo info;
     info.declared = true;
-    const std::string where = "rmapbench.metrics entry '" + it.key() + "'";
+    const std::string where = "rmapbench.metrics entry '" + printable_text(it.key()) + "'";
     info.unit = text_field(m, "unit", "", where);
     info.help = text_field(m, "help", "", where);
     std::string better = text_field(m, "better", "lower", where);
@@ -109,7 +133,7 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
     } else {
       return Status::error(fmt::format(
           "{}: rmapbench.metrics entry '{}' has unknown direction '{}' (expected lower or higher)", path,
-          it.key(), better));
+          printable_text(it.key()), better));
     }
     std::string kind = text_field(m, "kind", "statistical", where);
     if (kind == "statistical") {
@@ -118,10 +142,10 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
       info.kind = MetricKind::exact;
     } else {
       return Status::error(fmt::format(
-          "{}: rmapbench.metrics entry '{}' has unknown kind '{}' (expected statistical or exact)", path, it.key(),
+          "{}: rmapbench.metrics entry '{}' has unknown kind '{}' (expected statistical or exact)", path, printable_text(it.key()),
           kind));
     }
-    out[it.key()] = info;
+    out[printable_text(it.key())] = info;
   }
   return Status::ok();
 }
@@ -231,13 +255,85 @@ int ResultsFile::repetitions() const {
   return best;
 }
 
+std::string printable_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      out += (c < 0x20 || c == 0x7f) ? (c == '\t' ? ' ' : '?') : static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // A well-formed UTF-8 sequence (no overlong form, no surrogate, <= U+10FFFF)
+    // that is not a C1 control (U+0080..U+009F: 8-bit terminal escapes) or a
+    // noncharacter XML forbids (U+FFFE, U+FFFF) is kept; anything else is '?'.
+    size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+    uint32_t cp = len == 4 ? c & 0x07 : len == 3 ? c & 0x0f : c & 0x1f;
+    bool ok = len >= 2 && i + len <= s.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      ok = (cc & 0xc0) == 0x80;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    const uint32_t min = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    ok = ok && cp >= min && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) && !(cp >= 0x80 && cp <= 0x9f) &&
+         cp != 0xfffe && cp != 0xffff;
+    if (ok) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
+}
+
 Result<std::string> read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::from_errno(path + ": cannot open");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::from_errno(path + ": read failed");
-  return ss.str();
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return Status::from_errno(path + ": cannot open");
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Status s = Status::from_errno(path + ": cannot open");
+    ::close(fd);
+    return s;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return Status::error(path + ": is a directory, not a results file", EISDIR);
+  }
+  auto too_big = [&] {
+    return Status::error(fmt::format("{}: larger than {} MiB; results files are a few MB, so this is not one (the "
+                                     "limit of every input rmapbench reads)",
+                                     path, kMaxInputBytes >> 20),
+                         EFBIG);
+  };
+  if (S_ISREG(st.st_mode) && static_cast<uint64_t>(st.st_size) > kMaxInputBytes) {
+    ::close(fd);
+    return too_big();
+  }
+  // Devices and pipes have no size: read at most one byte past the limit.
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Status s = Status::from_errno(path + ": read failed");
+      ::close(fd);
+      return s;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxInputBytes) {
+      ::close(fd);
+      return too_big();
+    }
+  }
+  ::close(fd);
+  return text;
 }
 
 Result<ResultsFile> load_results(const std::string& path) {
@@ -254,7 +350,9 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
 
   json doc;
   try {
-    doc = json::parse(text.begin(), text.end());
+    doc = parse_bounded(text);
+  } catch (const TooDeep&) {
+    return fail(fmt::format("JSON nested deeper than {} levels: not a results file (a crafted one?)", kMaxJsonDepth));
   } catch (const json::parse_error& e) {
     if (std::string_view(e.what()).find("unexpected end of input") != std::string_view::npos)
       return fail(fmt::format("truncated JSON: the text ends after {} bytes in the middle of a value "
@@ -272,7 +370,7 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
 
   ResultsFile rf;
   rf.path = path;
-  for (auto it = doc["context"].begin(); it != doc["context"].end(); ++it) rf.context[it.key()] = context_text(it.value());
+  for (auto it = doc["context"].begin(); it != doc["context"].end(); ++it) rf.context[printable_text(it.key())] = context_text(it.value());
 
   if (auto it = rf.context.find("rmapbench.schema_version"); it != rf.context.end()) {
     rf.has_rmapbench_context = true;
@@ -307,19 +405,22 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
     std::string where = fmt::format("benchmarks[{}]", i);
     if (!e.is_object()) return fail(where + " is not an object");
     if (!e.contains("name") || !e["name"].is_string()) return fail(where + " has no \"name\"");
-    std::string raw_name = text_field(e, "run_name", e["name"].get<std::string>(), where);
+    std::string raw_name = text_field(e, "run_name", printable_text(e["name"].get<std::string>()), where);
     if (!e.contains("run_name") && e.contains("aggregate_name")) {
       // Old files without run_name: strip the "_mean" style suffix.
       std::string suffix = "_" + text_field(e, "aggregate_name", "", where);
       if (raw_name.size() > suffix.size() && raw_name.ends_with(suffix)) raw_name.resize(raw_name.size() - suffix.size());
     }
-    where += fmt::format(" ('{}')", e["name"].get<std::string>());
+    where += fmt::format(" ('{}')", printable_text(e["name"].get<std::string>()));
     std::string key = benchmark_key(raw_name);
     bool aggregate = text_field(e, "run_type", e.contains("aggregate_name") ? "aggregate" : "iteration", where) == "aggregate";
 
     if (e.contains("repetitions")) {
       if (!e["repetitions"].is_number()) return fail(where + ": \"repetitions\" is not a number");
-      if (e["repetitions"].get<double>() <= 0)
+      if (e["repetitions"].get<double>() < 0)
+        return fail(fmt::format("benchmark '{}' has a negative repetition count (\"repetitions\": {})", key,
+                                e["repetitions"].dump()));
+      if (e["repetitions"].get<double>() == 0)
         return fail(fmt::format("benchmark '{}' has zero repetitions (\"repetitions\": {})", key, e["repetitions"].dump()));
     }
     std::string unit = text_field(e, "time_unit", "", where);
@@ -366,7 +467,7 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
     rep.real_time = e["real_time"].get<double>();
     rep.iterations = number_field(e, "iterations", 0.0, where);
     for (auto it = e.begin(); it != e.end(); ++it)
-      if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[it.key()] = it.value().get<double>();
+      if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[printable_text(it.key())] = it.value().get<double>();
     p.bench.repetitions.push_back(std::move(rep));
   }
 
@@ -386,7 +487,7 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
       Repetition rep;
       rep.real_time = number_field(*pick, "real_time", 0.0, "benchmark '" + key + "'");
       for (auto it = pick->begin(); it != pick->end(); ++it)
-        if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[it.key()] = it.value().get<double>();
+        if (it.value().is_number() && !builtin_fields().count(it.key())) rep.counters[printable_text(it.key())] = it.value().get<double>();
       b.repetitions.push_back(std::move(rep));
       b.from_aggregates = true;
       b.aggregate_of = int_field(*pick, "repetitions", 0, "benchmark '" + key + "'");

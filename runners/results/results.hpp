@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -95,7 +96,19 @@ Status check_time_units(const ResultsFile& base, const ResultsFile& next);
 // its own, keeps the workload's (and threads:N).
 std::string benchmark_key(std::string_view run_name);
 
-// Reads a whole file; Status names the path and errno.
+// Inputs above this size are refused (README "Input limits"): results files
+// are a few MB; a bigger one, or a device like /dev/zero, is not one.
+inline constexpr uint64_t kMaxInputBytes = 64ull << 20;  // 64 MiB
+
+// Reads a whole file of at most kMaxInputBytes; Status names the path and
+// errno. A directory is "is a directory"; a device or pipe is read up to the
+// limit.
 Result<std::string> read_text_file(const std::string& path);
+
+// Text from a results file made safe to print anywhere: control characters
+// (terminal escapes, CR, LF; a tab becomes a space), C1 controls, the
+// noncharacters XML forbids and invalid UTF-8 become '?'. Every string
+// parse_results() keeps went through it.
+std::string printable_text(std::string_view s);
 
 }  // namespace rmapbench::results

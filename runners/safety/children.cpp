@@ -1,5 +1,6 @@
 #include "runners/safety/children.hpp"
 #include "runners/safety/signal_safe_format.hpp"
+#include "runners/safety/knob_guard.hpp"  // interrupt_signal
 
 #include <fcntl.h>
 #include <poll.h>
@@ -374,7 +375,10 @@ std::string ChildExit::describe() const {
   if (signaled()) {
     int sig = term_signal();
     std::string s = "killed by " + signal_name(sig);
-    if (sig == SIGKILL) {
+    if (sig == SIGKILL && interrupt_signal() != 0 && oom_kills_meanwhile <= 0) {
+      // Our own handler kills the run's children on SIGINT/SIGTERM/SIGHUP.
+      s += " by rmapbench: the run was interrupted by " + signal_name(interrupt_signal());
+    } else if (sig == SIGKILL) {
       if (oom_kills_meanwhile > 0)
         s += fmt::format(": the OOM killer killed {} process{} meanwhile (see dmesg)", oom_kills_meanwhile,
                          oom_kills_meanwhile == 1 ? "" : "es");

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <fmt/core.h>
@@ -822,11 +823,8 @@ Result<std::vector<RestoreReport>> restore_journal(const RestoreOptions& options
         action = RestoreAction::kChangedSince;
       } else if (options.dry_run) {
         action = RestoreAction::kWouldRestore;
-      } else if (Status st = write_knob(path, target); st.failed()) {
-        action = RestoreAction::kFailed;
-        detail = st.message();
       } else {
-        action = RestoreAction::kRestored;
+        action = RestoreAction::kRestored;  // written below, in journal order
       }
     }
     for (size_t k : stack) {
@@ -837,6 +835,28 @@ Result<std::vector<RestoreReport>> restore_journal(const RestoreOptions& options
       by_index[k].detail = detail;
       keep[k] = action == RestoreAction::kFailed || action == RestoreAction::kWouldRestore;
     }
+  }
+
+  // The writes replay what the owner's guards would have done on scope
+  // exit: every entry's own original, newest entry first, across knobs. The
+  // order matters: KSM's guards are run=0->2, max_page_sharing, ...,
+  // run=2->1, so run=2 (unmerge every page) comes before max_page_sharing
+  // is put back (EBUSY while pages are merged) and run=0 comes last; writing
+  // only the oldest original (run=0) would stop ksmd with the pages merged.
+  std::set<std::string> failed_knobs;
+  for (size_t k = n; k-- > 0;) {
+    if (by_index[k].action != RestoreAction::kRestored || failed_knobs.count(entries[k].path)) continue;
+    if (Status st = write_knob(entries[k].path, entries[k].original); st.failed()) {
+      failed_knobs.insert(entries[k].path);
+      for (size_t j = 0; j < n; ++j) {
+        if (entries[j].path != entries[k].path || by_index[j].action != RestoreAction::kRestored) continue;
+        by_index[j].action = RestoreAction::kFailed;
+        by_index[j].detail = st.message();
+        keep[j] = true;
+      }
+      continue;
+    }
+    by_index[k].wrote = entries[k].original;
   }
 
   for (size_t k = n; k-- > 0;) reports.push_back(by_index[k]);  // newest first

@@ -117,10 +117,15 @@ struct RestoreReport {
   std::string target;   // what the knob is (to be) restored to: the oldest original of its
                         // stack of entries (nested guards on one knob are decided together)
   std::string detail;   // error text for kFailed
+  std::string wrote;    // what was written for this entry: its own original (entries are
+                        // replayed newest first, as the guards unwind), "" if nothing
 };
 
 // Walks the journal newest entry first (so nested guards unwind in order),
-// under the journal lock. restore_journaled_knobs() is this with default
+// under the journal lock. Whether a knob is restored is decided once over
+// all its entries; the writes then replay every entry's own original,
+// newest first across knobs, exactly as the guards unwind on a normal exit
+// (KSM: run=2, which unmerges, before max_page_sharing, and run=0 last). restore_journaled_knobs() is this with default
 // options, printing one line per restored knob to stderr, and failing when
 // any entry could not be restored.
 Result<std::vector<RestoreReport>> restore_journal(const RestoreOptions& options);

@@ -471,3 +471,34 @@ TEST(CompareRealRun, CheckStartsAFreshQuickRun) {
   EXPECT_EQ(j["benchmarks"].size(), 1u);
   EXPECT_EQ(j["benchmarks"][0]["name"], "fork_storm/fork_exit_wait/vmas:1");
 }
+
+// Issue 14 item 6: release + variant over 255 bytes aborted `check` (rc 134,
+// uncaught filesystem_error "File name too long"), `baseline save` above
+// about 4,100 characters. Names are bounded; nothing aborts.
+TEST(BaselineCli, LongReleaseAndVariantAreBoundedNotAnAbort) {
+  TempDir tmp;
+  const std::string dir = tmp.path + "/baselines";
+  for (size_t len : {300u, 4200u}) {
+    nlohmann::json j = nlohmann::json::parse(read_file(fixture("base.json")));
+    j["context"]["variant"] = std::string(len, 'v');
+    j["context"]["kernel_release"] = "6.1.0-" + std::string(len, 'r');
+    const std::string file = tmp.path + "/long" + std::to_string(len) + ".json";
+    write(file, j.dump());
+    Outcome check = run_rmapbench({"check", file, "--dir", dir});
+    EXPECT_EQ(check.exit_code, 2) << describe(check);
+    EXPECT_NE(check.err.find("no baseline"), std::string::npos) << check.err;
+    Outcome save = run_rmapbench({"baseline", "save", file, "--dir", dir});
+    EXPECT_EQ(save.exit_code, 0) << describe(save);
+    Outcome again = run_rmapbench({"check", file, "--dir", dir});
+    EXPECT_LE(again.exit_code, 1) << describe(again);
+  }
+  for (const auto& f : files_under(dir)) {
+    size_t pos = 0;
+    while (pos < f.size()) {
+      size_t slash = f.find('/', pos);
+      if (slash == std::string::npos) slash = f.size();
+      EXPECT_LE(slash - pos, 255u) << f;
+      pos = slash + 1;
+    }
+  }
+}

@@ -159,15 +159,44 @@ TEST(Run, BadOptionsAreUsageErrors) {
   }
 }
 
+// Issue 14 item 9: an unknown sweep name ran the whole default sweep, and
+// vmas=0 got past the parser.
+TEST(Run, UnknownSweepNamesAndValuesOutsideTheRangeAreUsageErrors) {
+  Outcome bogus = run_rmapbench({"run", "--sweep", "bogus=1"});
+  EXPECT_EQ(bogus.exit_code, 2);
+  EXPECT_NE(bogus.err.find("no workload has a sweep parameter 'bogus'"), std::string::npos) << bogus.err;
+  EXPECT_NE(bogus.err.find("vmas"), std::string::npos) << "the valid names are listed: " << bogus.err;
+  for (const char* s : {"vmas=0", "children=0", "thp_kb=3", "max_page_sharing=1", "children=2000000000"}) {
+    Outcome o = run_rmapbench({"run", "--sweep", s});
+    EXPECT_EQ(o.exit_code, 2) << s;
+    EXPECT_NE(o.err.find(std::string("--sweep ") + s + ":"), std::string::npos) << o.err;
+  }
+  // A value only some workloads refuse is fine when only the others run.
+  Outcome thp = run_rmapbench({"run", "--sweep", "sharers=0", "--filter", "thp_pmd_split",
+                               "--benchmark_list_tests=true"});
+  EXPECT_EQ(thp.exit_code, 0) << thp.err;
+}
+
 TEST(Run, UnwritableOutputIsRefusedBeforeRunning) {
   TempDir dir;
   Outcome o = run_rmapbench(tiny({"--filter", "fork_storm/fork_only", "--out", "/proc/rmapbench/r.json"}));
   EXPECT_EQ(o.exit_code, 2);
-  EXPECT_NE(o.err.find("cannot write /proc/rmapbench/r.json.partial"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("cannot write /proc/rmapbench/r.json"), std::string::npos) << o.err;
   EXPECT_EQ(o.err.find("fork_storm/fork_only/vmas"), std::string::npos) << "it ran before refusing";
   Outcome dir_out = run_rmapbench(tiny({"--filter", "fork_storm/fork_only", "--out", dir.path}));
   EXPECT_EQ(dir_out.exit_code, 2);
   EXPECT_NE(dir_out.err.find("is a directory"), std::string::npos) << dir_out.err;
+}
+
+// Issue 14 item 11: listing made `run` exit 2 and left an empty .partial.
+TEST(Run, BenchmarkListTestsOnlyLists) {
+  TempDir dir;
+  for (const char* flag : {"--benchmark_list_tests=true", "--benchmark_list_tests"}) {
+    Outcome o = run_rmapbench({"run", "--filter", "fork_storm/fork_only", flag, "--out", dir.path + "/r.json"});
+    EXPECT_EQ(o.exit_code, 0) << flag << ": " << o.err;
+    EXPECT_NE(o.out.find("fork_storm/fork_only/vmas:1"), std::string::npos) << o.out;
+    EXPECT_TRUE(std::filesystem::is_empty(dir.path)) << flag << " wrote a file";
+  }
 }
 
 TEST(Run, WithoutPermissionTheSlabCountsAreAbsentWithTheReason) {

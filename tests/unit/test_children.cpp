@@ -322,3 +322,28 @@ TEST(Children, ProcessIdentity) {
 }
 
 }  // namespace
+
+// Issue 14 item 11: a benchmark whose child our own SIGINT/SIGTERM handler
+// killed was reported as "killed by SIGKILL (OOM killer?)".
+TEST(Children, ASigkillFromTheInterruptHandlerIsNotBlamedOnTheOomKiller) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t runner = fork();
+  ASSERT_GE(runner, 0);
+  if (runner == 0) {
+    close(fds[0]);
+    install_signal_handlers();
+    raise(SIGTERM);  // the handler: knobs restored, children killed, the run goes on
+    std::string d = classify_wait_status(1, SIGKILL).describe();
+    (void)!write(fds[1], d.data(), d.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string got;
+  char buf[256];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) got.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(runner, &status, 0);
+  EXPECT_EQ(got, "killed by SIGKILL by rmapbench: the run was interrupted by SIGTERM");
+}

@@ -296,8 +296,15 @@ TEST(HostProbes, EmulationVerdicts) {
   fc.cpuid_vendor = "KVMKVMKVM";
   fc.acpi_oem_id = "FIRECK";
   v = probes::classify_emulation(fc);
-  EXPECT_EQ(v.label, "firecracker");
+  // Issue 14 item 10: the ACPI tables are readable by root only, so the
+  // label must not rest on them: root and non-root on one VM agree (a
+  // differing emulation makes compare refuse). The OEM ID stays evidence.
+  EXPECT_EQ(v.label, "kvm");
   EXPECT_NE(v.evidence.find("no DMI"), std::string::npos);
+  EXPECT_NE(v.evidence.find("ACPI OEM 'FIRECK' (Firecracker)"), std::string::npos) << v.evidence;
+  EmulationClues fc_non_root = fc;
+  fc_non_root.acpi_oem_id.clear();
+  EXPECT_EQ(probes::classify_emulation(fc_non_root).label, v.label);
 
   EmulationClues kvm;
   kvm.hypervisor_flag = true;

@@ -317,6 +317,38 @@ TEST_F(KnobGuardTest, NestedEntriesOfADeadOwnerAreDecidedTogether) {
   EXPECT_TRUE(journal().empty());
 }
 
+// Issue 14 item 4: after a crash, restore set ksm/run=0 directly where the
+// guards unwind through run=2 (unmerge) first, before max_page_sharing.
+// The journal of ksm::Tuning: run 0->2, max_page_sharing 256->16,
+// pages_to_scan 100->1000, run 2->1.
+TEST_F(KnobGuardTest, CrashRestoreReplaysEveryEntryNewestFirstLikeTheGuards) {
+  ASSERT_TRUE(ensure_state_dir());
+  const std::string run = dir_ + "/run", mps = dir_ + "/max_page_sharing";
+  spit(run, "1\n");
+  spit(mps, "16\n");
+  spit(ksm_, "1000\n");
+  std::string boot = current_boot_id();
+  spit(journal_path(), fmt::format("999999999\t0\t{0}\t1\t{1}\t0\t2\n"
+                                   "999999999\t0\t{0}\t2\t{2}\t256\t16\n"
+                                   "999999999\t0\t{0}\t3\t{3}\t100\t1000\n"
+                                   "999999999\t0\t{0}\t4\t{1}\t2\t1\n",
+                                   boot, run, mps, ksm_));
+  auto reports = restore_journal({});
+  ASSERT_TRUE(reports) << reports.status().message();
+  ASSERT_EQ(reports->size(), 4u);
+  std::vector<std::pair<std::string, std::string>> writes;  // in the order made: newest entry first
+  for (const auto& r : *reports) {
+    EXPECT_EQ(r.action, RestoreAction::kRestored) << r.entry.path;
+    writes.emplace_back(fs::path(r.entry.path).filename().string(), r.wrote);
+  }
+  EXPECT_EQ(writes, (std::vector<std::pair<std::string, std::string>>{
+                        {"run", "2"}, {"pages_to_scan", "100"}, {"max_page_sharing", "256"}, {"run", "0"}}));
+  EXPECT_EQ(knob(run), "0");
+  EXPECT_EQ(knob(mps), "256");
+  EXPECT_EQ(knob(ksm_), "100");
+  EXPECT_TRUE(journal().empty());
+}
+
 TEST_F(KnobGuardTest, EntriesFromAnEarlierBootAreDroppedUntouched) {
   ASSERT_TRUE(ensure_state_dir());
   spit(thp_, "[always] madvise never\n");
