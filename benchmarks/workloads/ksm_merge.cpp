@@ -49,9 +49,9 @@ RMAPBENCH_METRIC(kKsmdMsPerMib, {"ksmd_cpu_ms_per_mib", "ms/MiB", Better::lower,
 RMAPBENCH_METRIC(kKsmdShare, {"ksmd_cpu_share", "fraction", Better::higher, MetricKind::statistical,
                               "ksmd CPU time / wall time of the merge (1 = ksmd never slept or waited)"});
 RMAPBENCH_METRIC(kPagesSharing, {"pages_sharing", "pages", Better::higher, MetricKind::exact,
-                                 "mappings saved in this run's processes: their pages mapped to a KSM page (ksm_merging_pages) minus the distinct KSM pages (pagemap census); system-wide delta only where the kernel cannot say per process"});
+                                 "mappings saved in this run's processes: their pages mapped to a KSM page (ksm_merging_pages) minus the distinct KSM pages (pagemap census); system-wide delta only where the kernel cannot say per process", MetricRole::primary});
 RMAPBENCH_METRIC(kPagesShared, {"pages_shared", "pages", Better::lower, MetricKind::exact,
-                                "distinct KSM pages behind this run's regions (pagemap + kpageflags); system-wide delta only where the kernel cannot say per process"});
+                                "distinct KSM pages behind this run's regions (pagemap + kpageflags); system-wide delta only where the kernel cannot say per process", MetricRole::primary});
 RMAPBENCH_METRIC(kStableNodeChains, {"stable_node_chains", "nodes", Better::lower, MetricKind::exact,
                                      "stable_node_chains right after the merge (contents with more mappers than max_page_sharing)"});
 RMAPBENCH_METRIC(kStableNodeDups, {"stable_node_dups", "nodes", Better::lower, MetricKind::exact,
