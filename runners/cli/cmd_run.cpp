@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -19,6 +20,7 @@
 #include "benchmarks/registry.hpp"
 #include "runners/cli/command.hpp"
 #include "runners/cli/progress_reporter.hpp"
+#include "runners/cli/run_processes.hpp"
 #include "runners/cli/run_options.hpp"
 #include "runners/host/host_facts.hpp"
 #include "runners/safety/children.hpp"
@@ -138,6 +140,14 @@ Status finalize_results(const std::string& partial, const std::string& out, bool
   return Status::ok();
 }
 
+// A child of `run --runs K` whose parent (still alive) holds the run lock.
+bool parent_holds_lock() {
+  const char* env = std::getenv(kParentHoldsLockEnv);
+  if (!env || std::to_string(getppid()) != env) return false;
+  auto holder = safety::RunLock::current_holder();
+  return holder && holder->pid == getppid();
+}
+
 int run_command(const std::vector<std::string>& args) {
   RunOptions o;
   try {
@@ -153,6 +163,9 @@ int run_command(const std::vector<std::string>& args) {
     }
   }
 
+  // May re-execute this process with address-space randomization off.
+  const AslrState aslr = apply_aslr_policy(o, args);
+
   Selection selection{o.profile, o.sweeps, [&](const std::string& name) { return filter_matches(o.filter, name); }};
   const std::vector<std::string> registered = register_all_benchmarks(selection);
   const size_t selected = registered.size();
@@ -166,14 +179,20 @@ int run_command(const std::vector<std::string>& args) {
   const std::string out = o.out.empty() ? default_out_path(facts, variant, o.profile) : o.out;
   if (Status s = prepare_output(out); s.failed()) return usage_error("run", s.message());
   const std::string partial = out + ".partial";
+  if (o.runs > 1) return run_several(o, args, out);
 
   // One run per host; knobs a crashed run left changed are put back first.
-  auto lock = safety::RunLock::acquire(safety::current_command_line());
-  if (!lock) {
-    fmt::print(stderr, "rmapbench run: {}\n", lock.status().message());
-    return kExitUsage;
+  // One of --runs K: the parent holds the lock for all K.
+  std::optional<safety::RunLock> lock;
+  if (!parent_holds_lock()) {
+    auto taken = safety::RunLock::acquire(safety::current_command_line());
+    if (!taken) {
+      fmt::print(stderr, "rmapbench run: {}\n", taken.status().message());
+      return kExitUsage;
+    }
+    lock.emplace(std::move(*taken));
+    if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
   }
-  if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
   if (auto restored = safety::restore_journaled_knobs(); !restored)
     fmt::print(stderr, "warning: restoring knobs left by an earlier run: {}\n", restored.status().message());
   auto reaper = safety::ProcessGroupReaper::create();
@@ -186,6 +205,8 @@ int run_command(const std::vector<std::string>& args) {
   for (const auto& f : host::context(facts))
     if (f.key != "variant") benchmark::AddCustomContext(f.key, f.value);
   benchmark::AddCustomContext("variant", variant);
+  benchmark::AddCustomContext("aslr_effective", aslr.effective);
+  benchmark::AddCustomContext("aslr_how", aslr.how);
   benchmark::AddCustomContext("rmapbench.schema_version", "1");
   benchmark::AddCustomContext("rmapbench.version", RMAPBENCH_VERSION);
   benchmark::AddCustomContext("rmapbench.profile", profile_name(o.profile));

@@ -85,6 +85,12 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       o.sweeps[v->substr(0, eq)] = parse_long_list(v->substr(eq + 1), "--sweep " + v->substr(0, eq));
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
+    } else if (a == "--keep-aslr") {
+      o.keep_aslr = true;
+    } else if (auto v = option_value(args, i, "--runs")) {
+      auto list = parse_long_list(*v, "--runs");
+      if (list.size() != 1 || list[0] < 1 || list[0] > 100) throw std::invalid_argument("--runs must be one integer from 1 to 100");
+      o.runs = static_cast<int>(list[0]);
     } else if (a.rfind("--benchmark_", 0) == 0) {
       if (a.rfind("--benchmark_out_format", 0) == 0)
         throw std::invalid_argument("results are always JSON; --benchmark_out_format cannot be changed");
@@ -94,6 +100,7 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     }
   }
   if (o.repetitions == 0) o.repetitions = o.profile == Profile::quick ? 5 : 10;
+  if (o.runs == 0) o.runs = 1;
   return o;
 }
 

@@ -26,7 +26,7 @@ const std::set<std::string>& builtin_fields() {
       "repetitions",   "repetition_index", "threads",                 "iterations",    "real_time",
       "cpu_time",      "time_unit",      "error_occurred",            "error_message", "aggregate_name",
       "aggregate_unit", "big_o",         "rms",                       "complexity_n",  "label",
-      "skipped",       "skip_message"};
+      "skipped",       "skip_message", "run_index"};
   return f;
 }
 
@@ -121,6 +121,16 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
           "{}: rmapbench.metrics entry '{}' has unknown kind '{}' (expected statistical or exact)", path, it.key(),
           kind));
     }
+    std::string role = text_field(m, "role", "", where);
+    if (role.empty()) {
+      info.role = it.key() == "real_time" || info.unit == "objects" ? MetricRole::primary : MetricRole::diagnostic;
+    } else if (role == "primary" || role == "diagnostic") {
+      info.role = role == "primary" ? MetricRole::primary : MetricRole::diagnostic;
+    } else {
+      return Status::error(fmt::format(
+          "{}: rmapbench.metrics entry '{}' has unknown role '{}' (expected primary or diagnostic)", path, it.key(),
+          role));
+    }
     out[it.key()] = info;
   }
   return Status::ok();
@@ -128,7 +138,7 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
 
 struct Pending {
   Benchmark bench;
-  std::map<int, size_t> seen_index;          // repetition_index -> entry number
+  std::map<std::pair<int, int>, size_t> seen_index;  // (run_index, repetition_index) -> entry number
   std::vector<std::pair<std::string, const json*>> aggregates;  // aggregate_name -> entry
 };
 
@@ -179,6 +189,55 @@ std::vector<double> Benchmark::samples(const std::string& metric) const {
   return v;
 }
 
+std::vector<int> Benchmark::sample_runs(const std::string& metric) const {
+  std::vector<int> v;
+  for (const auto& r : repetitions)
+    if (metric == "real_time" || r.counters.count(metric)) v.push_back(r.run);
+  return v;
+}
+
+int ResultsFile::runs() const {
+  std::set<int> seen;
+  for (const auto& b : benchmarks)
+    for (const auto& r : b.repetitions) seen.insert(r.run);
+  return std::max<int>(1, static_cast<int>(seen.size()));
+}
+
+ResultsFile combine_runs(std::vector<ResultsFile> files) {
+  if (files.empty()) return {};
+  ResultsFile out = std::move(files.front());
+  int next_run = 0;
+  for (const auto& b : out.benchmarks)
+    for (const auto& r : b.repetitions) next_run = std::max(next_run, r.run + 1);
+  for (size_t f = 1; f < files.size(); ++f) {
+    ResultsFile& more = files[f];
+    out.path += " + " + more.path;
+    out.notes.insert(out.notes.end(), more.notes.begin(), more.notes.end());
+    for (const auto& [k, v] : more.metrics) out.metrics.emplace(k, v);
+    int top = next_run;
+    for (auto& b : more.benchmarks) {
+      for (auto& r : b.repetitions) {
+        r.run += next_run;
+        top = std::max(top, r.run + 1);
+      }
+      Benchmark* mine = nullptr;
+      for (auto& o : out.benchmarks)
+        if (o.name == b.name) mine = &o;
+      if (!mine) {
+        out.benchmarks.push_back(std::move(b));
+        continue;
+      }
+      if (!mine->error_message && b.error_message) mine->error_message = b.error_message;
+      if (!mine->skip_message && b.skip_message) mine->skip_message = b.skip_message;
+      mine->from_aggregates = mine->from_aggregates || b.from_aggregates;
+      for (auto& r : b.repetitions) mine->repetitions.push_back(std::move(r));
+    }
+    next_run = top;
+  }
+  if (files.size() > 1) out.context["rmapbench.runs"] = std::to_string(out.runs());
+  return out;
+}
+
 const Benchmark* ResultsFile::find(const std::string& name) const {
   for (const auto& b : benchmarks)
     if (b.name == name) return &b;
@@ -198,6 +257,8 @@ MetricInfo ResultsFile::metric_info(const Benchmark& b, const std::string& metri
     // Google Benchmark's own rate counters: throughput, higher is better.
     info.better = Better::higher;
     info.unit = metric == "bytes_per_second" ? "B/s" : "items/s";
+  } else if (!metrics.empty() && metric != "real_time") {
+    info.role = MetricRole::diagnostic;  // a counter the file's table does not declare
   }
   if (metric == "real_time") info.unit = b.time_unit;
   return info;
@@ -359,9 +420,11 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
 
     Repetition rep;
     rep.index = int_field(e, "repetition_index", static_cast<int>(p.bench.repetitions.size()), where);
-    if (auto [sit, fresh] = p.seen_index.emplace(rep.index, i); !fresh)
-      return fail(fmt::format("duplicate benchmark '{}' repetition_index {} (benchmarks[{}] and benchmarks[{}])", key,
-                              rep.index, sit->second, i));
+    rep.run = int_field(e, "run_index", 0, where);
+    if (rep.run < 0) return fail(where + ": negative run_index");
+    if (auto [sit, fresh] = p.seen_index.emplace(std::pair{rep.run, rep.index}, i); !fresh)
+      return fail(fmt::format("duplicate benchmark '{}' {}repetition_index {} (benchmarks[{}] and benchmarks[{}])", key,
+                              rep.run ? fmt::format("run_index {} ", rep.run) : "", rep.index, sit->second, i));
     if (!e.contains("real_time") || !e["real_time"].is_number()) return fail(where + ": no numeric \"real_time\"");
     rep.real_time = e["real_time"].get<double>();
     rep.iterations = number_field(e, "iterations", 0.0, where);
@@ -374,7 +437,7 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
     Pending& p = pending[key];
     Benchmark& b = p.bench;
     std::sort(b.repetitions.begin(), b.repetitions.end(),
-              [](const Repetition& a, const Repetition& c) { return a.index < c.index; });
+              [](const Repetition& a, const Repetition& c) { return std::pair{a.run, a.index} < std::pair{c.run, c.index}; });
     if (b.repetitions.empty() && !b.skip_message && !b.error_message) {
       const json* pick = nullptr;
       for (const char* want : {"median", "mean"})

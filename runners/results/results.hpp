@@ -27,12 +27,17 @@ struct MetricInfo {
   Better better = Better::lower;
   MetricKind kind = MetricKind::statistical;
   std::string help;
+  // Primary metrics make the correction family and flag; diagnostic ones are
+  // shown and never gate. A table without roles (older files): real_time and
+  // object counts primary. No table at all (plain Google Benchmark): primary.
+  MetricRole role = MetricRole::primary;
   bool declared = false;  // false: not in the table, defaults were applied
 };
 
 // One repetition of one benchmark (an "iteration" entry of the file).
 struct Repetition {
   int index = 0;                         // repetition_index
+  int run = 0;                           // run_index: which separate process (rmapbench run --runs, or file of a side)
   double iterations = 0;
   double real_time = 0;                  // in the benchmark's time_unit
   std::map<std::string, double> counters;
@@ -58,6 +63,8 @@ struct Benchmark {
   std::vector<std::string> metric_names() const;
   // Values of `metric` over the repetitions that report it.
   std::vector<double> samples(const std::string& metric) const;
+  // The run of each of those samples (same order).
+  std::vector<int> sample_runs(const std::string& metric) const;
 };
 
 struct ResultsFile {
@@ -77,6 +84,8 @@ struct ResultsFile {
   std::string label() const;
   // Repetitions per benchmark: rmapbench.repetitions, else the most common count.
   int repetitions() const;
+  // Separate runs (processes) in this file: distinct run_index values.
+  int runs() const;
 };
 
 // Reads and validates a results file. Failures: unreadable, empty, not JSON,
@@ -94,6 +103,12 @@ Status check_time_units(const ResultsFile& base, const ResultsFile& next);
 // "fork_storm/x/vmas:1000": drops the components Google Benchmark adds on
 // its own, keeps the workload's (and threads:N).
 std::string benchmark_key(std::string_view run_name);
+
+// Several files of one side (each one or more separate runs) as one: their
+// benchmarks joined by name, every file's run indices shifted past the
+// previous files', the first file's context. A benchmark that failed or
+// skipped in any file keeps that message. One file: returned unchanged.
+ResultsFile combine_runs(std::vector<ResultsFile> files);
 
 // Reads a whole file; Status names the path and errno.
 Result<std::string> read_text_file(const std::string& path);
