@@ -40,10 +40,19 @@ Options:
   --filter RE          run only benchmarks whose name matches the regular
                        expression RE (POSIX extended, searched anywhere in the
                        name; a leading '-' excludes instead). Default: all.
-  --profile P          quick (default: small sizes, 5 repetitions, a few
+  --profile P          quick (default: small sizes, 7 repetitions, about 3
                        minutes) or full (the whole sweep, 10 repetitions).
   --repetitions N      repetitions per benchmark, interleaved in random order
-                       (default: 5 quick, 10 full). Statistics need >= 5.
+                       (default: 7 quick, 10 full). Statistics need >= 5.
+  --runs K             K separate runs (processes, one after another), each
+                       with its own memory layout and interleaved repetitions,
+                       into one result (run_index per repetition). compare
+                       then treats the run as the unit of replication.
+                       Default 1.
+  --keep-aslr          leave address-space randomization on. By default run
+                       turns it off for its own process tree (personality
+                       ADDR_NO_RANDOMIZE, one re-exec): a random layout per
+                       run moves layout-dependent counts between runs.
   --sweep NAME=LIST    replace the values of one sweep parameter, e.g.
                        --sweep vmas=1000,1050 or --sweep sharers=1,8. Repeatable.
   --variant LABEL      label of the kernel under test (stock, lazy, ...).
