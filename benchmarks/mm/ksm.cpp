@@ -275,10 +275,18 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
   if (o.max_page_sharing && *o.max_page_sharing != t.max_page_sharing_) {
     if (Status s = set("max_page_sharing", std::to_string(*o.max_page_sharing)); s.failed()) {
       if (s.err() != EBUSY) return s;
-      return Status::error(s.message() + " (KSM refuses max_page_sharing while any KSM page is still mapped, even "
-                                         "after run=2 unmerged every process KSM knows: a process that used KSM "
-                                         "is still exiting, or one that KSM does not scan maps a KSM page)",
-                           EBUSY);
+      // Who still maps a KSM page: this run's own KSM processes are reaped
+      // before the next benchmark starts, so it is another process - one
+      // that uses KSM now, or one that used it and is still exiting.
+      const auto now = host::other_ksm_users();
+      return Status::error(
+          s.message() + " (KSM refuses max_page_sharing while any KSM page is still mapped, even after run=2 "
+              "unmerged every process KSM knows; this run's own KSM processes were reaped before it started. " +
+              (now.empty() ? std::string("No other process uses KSM now: one that did was still exiting (its memory "
+                                         "being torn down) during those 10 s")
+                           : "Other KSM users now: " + host::describe_ksm_users(now)) +
+              (t.other_users_.empty() ? std::string() : "; when this benchmark started: " + t.other_users_) + ")",
+          EBUSY);
     }
     t.max_page_sharing_ = *o.max_page_sharing;
   }
