@@ -380,7 +380,8 @@ void set_detectable(MetricRow& r, const Options& o, size_t family) {
 void annotate(MetricRow& r) {
   if (!r.primary && (r.verdict == Verdict::regression || r.verdict == Verdict::improvement))
     r.reason = "diagnostic, does not gate: " + r.reason;
-  if ((r.verdict == Verdict::no_change || r.verdict == Verdict::noisy) && r.tested && !std::isnan(r.detectable_pct))
+  const bool spread_noisy = r.verdict == Verdict::noisy && r.reason.find("robust CV") != std::string::npos;
+  if ((r.verdict == Verdict::no_change || spread_noisy) && r.tested && !std::isnan(r.detectable_pct))
     r.reason += std::isinf(r.detectable_pct) ? " (could not see any change: too few repetitions for the correction)"
                                               : fmt::format(" (could not see < {:.0f}%)", r.detectable_pct);
   if (r.runs_test && r.runs_test->floor_applied && r.verdict == Verdict::no_change)
