@@ -399,6 +399,9 @@ MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* b
   }
   r.base_samples = bb->samples(metric);
   r.next_samples = nb->samples(metric);
+  // A sweep fit (results::add_sweep_fits): its real_time is time per unit of the key.
+  if (auto p = bb->name.rfind(":*/per_"); p != std::string::npos && metric == "real_time")
+    r.info.unit = bb->time_unit + "/" + bb->name.substr(p + 7);
   r.base_runs = bb->sample_runs(metric);
   r.next_runs = nb->sample_runs(metric);
   r.primary = r.info.role == MetricRole::primary;
@@ -469,8 +472,14 @@ std::optional<std::string> busy_host_note(const results::ResultsFile& f, const c
 
 }  // namespace
 
-Result<Comparison> compare(const results::ResultsFile& base, const results::ResultsFile& next, const Options& options) {
-  if (Status s = results::check_time_units(base, next); s.failed()) return s;
+Result<Comparison> compare(const results::ResultsFile& base_in, const results::ResultsFile& next_in, const Options& options) {
+  if (Status s = results::check_time_units(base_in, next_in); s.failed()) return s;
+  // Per-unit costs of the sweeps (slope and fixed part) are compared like any benchmark.
+  results::ResultsFile base = base_in, next = next_in;
+  if (options.sweep_fits) {
+    results::add_sweep_fits(base);
+    results::add_sweep_fits(next);
+  }
 
   Comparison c;
   c.options = options;

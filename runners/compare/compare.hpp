@@ -29,6 +29,7 @@ struct Options {
   int bootstrap_resamples = 2000;
   uint64_t seed = 0x726d6170626e6368ULL;  // fixed: the same files give the same report
   bool force = false;                     // compare despite incompatible hosts/settings
+  bool sweep_fits = true;                 // add the per-unit slope and fixed part of every sweep (results::add_sweep_fits)
   // The host's noise profile (rmapbench calibrate): per benchmark and metric,
   // the standard deviation of log run medians over separate A/A runs. A floor
   // under the between-run spread of the run-level test; empty: none.

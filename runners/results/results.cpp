@@ -238,6 +238,91 @@ ResultsFile combine_runs(std::vector<ResultsFile> files) {
   return out;
 }
 
+
+namespace {
+
+// "vmas:1000" -> {"vmas", 1000}; nullopt when not key:number.
+std::optional<std::pair<std::string, double>> numeric_component(const std::string& c) {
+  auto colon = c.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= c.size()) return std::nullopt;
+  const std::string v = c.substr(colon + 1);
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || *end || !std::isfinite(x)) return std::nullopt;
+  return std::pair{c.substr(0, colon), x};
+}
+
+std::vector<std::string> split_name(const std::string& name) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  for (;;) {
+    auto slash = name.find('/', pos);
+    parts.push_back(name.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+void add_sweep_fits(ResultsFile& f) {
+  struct Point {
+    const Benchmark* b;
+    double x;
+  };
+  std::map<std::pair<std::string, std::string>, std::vector<Point>> families;  // (name with key:*, key)
+  for (const auto& b : f.benchmarks) {
+    if (!b.ran() || b.from_aggregates) continue;
+    auto parts = split_name(b.name);
+    for (size_t j = 0; j < parts.size(); ++j) {
+      auto kv = numeric_component(parts[j]);
+      if (!kv) continue;
+      std::string key;
+      for (size_t k = 0; k < parts.size(); ++k) key += (k ? "/" : "") + (k == j ? kv->first + ":*" : parts[k]);
+      families[{key, kv->first}].push_back({&b, kv->second});
+    }
+  }
+  std::vector<Benchmark> fits;
+  for (const auto& [id, points] : families) {
+    const auto& [family, key] = id;
+    std::set<double> xs;
+    for (const auto& p : points) xs.insert(p.x);
+    if (xs.size() < 3 || xs.size() != points.size()) continue;
+    // One fit per (run, repetition): the sizes ran interleaved, so repetition
+    // i of every size is about contemporaneous.
+    std::map<std::pair<int, int>, std::vector<std::pair<double, double>>> by_rep;
+    for (const auto& p : points)
+      for (const auto& r : p.b->repetitions) by_rep[{r.run, r.index}].push_back({p.x, r.real_time});
+    Benchmark slope, fixed;
+    slope.name = slope.raw_name = family + "/per_" + key;
+    fixed.name = fixed.raw_name = family + "/fixed";
+    slope.time_unit = fixed.time_unit = points.front().b->time_unit;
+    for (const auto& [rep, xy] : by_rep) {
+      if (xy.size() != points.size()) continue;
+      double mx = 0, my = 0;
+      for (const auto& [x, y] : xy) mx += x, my += y;
+      mx /= static_cast<double>(xy.size());
+      my /= static_cast<double>(xy.size());
+      double sxy = 0, sxx = 0;
+      for (const auto& [x, y] : xy) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+      if (sxx <= 0) continue;
+      Repetition s, c;
+      s.run = c.run = rep.first;
+      s.index = c.index = rep.second;
+      s.iterations = c.iterations = 1;
+      s.real_time = sxy / sxx;
+      c.real_time = my - s.real_time * mx;
+      slope.repetitions.push_back(s);
+      fixed.repetitions.push_back(c);
+    }
+    if (slope.repetitions.empty()) continue;
+    fits.push_back(std::move(slope));
+    fits.push_back(std::move(fixed));
+  }
+  for (auto& b : fits) f.benchmarks.push_back(std::move(b));
+}
+
 const Benchmark* ResultsFile::find(const std::string& name) const {
   for (const auto& b : benchmarks)
     if (b.name == name) return &b;

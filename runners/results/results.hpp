@@ -110,6 +110,14 @@ std::string benchmark_key(std::string_view run_name);
 // skipped in any file keeps that message. One file: returned unchanged.
 ResultsFile combine_runs(std::vector<ResultsFile> files);
 
+// Per-unit cost from a sweep: for every family of benchmarks that differ only
+// in one numeric name component (vmas:1,64,1000; sharers; depth) with at
+// least 3 sizes, appends two benchmarks built from real_time - the fitted
+// slope "<family with key:*>/per_<key>" (time per unit) and the intercept
+// "<...>/fixed" - one least-squares fit per (run, repetition) over the sizes,
+// so they are compared like any benchmark.
+void add_sweep_fits(ResultsFile& f);
+
 // Reads a whole file; Status names the path and errno.
 Result<std::string> read_text_file(const std::string& path);
 
