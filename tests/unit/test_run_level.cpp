@@ -296,3 +296,26 @@ TEST(NoiseProfile, RoundTripsAndRefusesGarbage) {
   EXPECT_FALSE(noise::parse("{}", "p"));
   EXPECT_FALSE(noise::parse(R"({"rmapbench.noise_profile":1,"benchmarks":{"b":{"m":{"sd_log":-1,"runs":3}}}})", "p"));
 }
+
+TEST(Notes, AslrDifferenceAndUnknownBetweenRunVariationAreSaid) {
+  stats::Prng g(3);
+  const Host h;
+  auto base = side(g, h, 1, 1, 5, {100}), next = side(g, h, 1, 1, 5, {100});
+  base.context["aslr_effective"] = "off";
+  base.context["aslr_how"] = "ADDR_NO_RANDOMIZE set by rmapbench for its process tree (re-exec)";
+  next.context["aslr_effective"] = "on";
+  next.context["aslr_how"] = "--keep-aslr";
+  auto c = compare::compare(base, next, compare::Options{});
+  ASSERT_TRUE(c);
+  auto has = [&](const std::string& s) {
+    for (const auto& n : c->notes)
+      if (n.find(s) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(has("ASLR differs between the sides: base off")) << ::testing::PrintToString(c->notes);
+  EXPECT_TRUE(has("between-run variation unknown")) << ::testing::PrintToString(c->notes);
+  // Several runs per side: known, no such note.
+  auto b3 = side(g, h, 1, 3, 5, {100}), n3 = side(g, h, 1, 3, 5, {100});
+  auto c3 = compare::compare(b3, n3, compare::Options{});
+  for (const auto& n : c3->notes) EXPECT_EQ(n.find("between-run variation unknown"), std::string::npos) << n;
+}
