@@ -40,10 +40,10 @@ Options:
   --filter RE          run only benchmarks whose name matches the regular
                        expression RE (POSIX extended, searched anywhere in the
                        name; a leading '-' excludes instead). Default: all.
-  --profile P          quick (default: small sizes, 7 repetitions, about 3
+  --profile P          quick (default: small sizes, 8 repetitions, about 3
                        minutes) or full (the whole sweep, 10 repetitions).
   --repetitions N      repetitions per benchmark, interleaved in random order
-                       (default: 7 quick, 10 full). Statistics need >= 5.
+                       (default: 8 quick, 10 full). Statistics need >= 5.
   --runs K             K separate runs (processes, one after another), each
                        with its own memory layout and interleaved repetitions,
                        into one result (run_index per repetition). compare

@@ -11,7 +11,7 @@ using namespace rmapbench::cli;
 TEST(RunOptions, DefaultsFollowTheProfile) {
   RunOptions quick = parse_run_options({});
   EXPECT_EQ(quick.profile, Profile::quick);
-  EXPECT_EQ(quick.repetitions, 7);  // issue 10: 5 could never flag after the correction
+  EXPECT_EQ(quick.repetitions, 8);  // issue 10: 5 could never flag after the correction
   EXPECT_EQ(quick.runs, 1);
   EXPECT_FALSE(quick.keep_aslr);
   RunOptions full = parse_run_options({"--profile", "full"});
