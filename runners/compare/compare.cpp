@@ -383,7 +383,8 @@ void annotate(MetricRow& r) {
   const bool spread_noisy = r.verdict == Verdict::noisy && r.reason.find("robust CV") != std::string::npos;
   if ((r.verdict == Verdict::no_change || spread_noisy) && r.tested && !std::isnan(r.detectable_pct))
     r.reason += std::isinf(r.detectable_pct) ? " (could not see any change: too few repetitions for the correction)"
-                                              : fmt::format(" (could not see < {:.0f}%)", r.detectable_pct);
+                : r.detectable_pct > 1000 ? " (could not see any change below 10x: too few runs for their spread)"
+                                          : fmt::format(" (could not see < {:.0f}%)", r.detectable_pct);
   if (r.runs_test && r.runs_test->floor_applied && r.verdict == Verdict::no_change)
     r.reason += fmt::format(" [host's between-run spread {:.1f}% used as floor]", r.floor_pct);
 }

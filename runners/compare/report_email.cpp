@@ -75,8 +75,9 @@ void add_row(std::vector<std::string>& out, const MetricRow& m) {
   if (!m.primary && (m.verdict == Verdict::regression || m.verdict == Verdict::improvement))
     out.push_back("      (diagnostic: shown, does not gate)");
   if (m.verdict == Verdict::no_change && m.tested && !std::isnan(m.detectable_pct))
-    out.push_back(std::isinf(m.detectable_pct) ? "      no change (could not see any: too few repetitions)"
-                                               : fmt::format("      no change (could not see < {:.0f}%)", m.detectable_pct));
+    out.push_back(std::isinf(m.detectable_pct)     ? "      no change (could not see any: too few repetitions)"
+                  : m.detectable_pct > 1000 ? "      no change (could not see any below 10x: too few runs)"
+                                            : fmt::format("      no change (could not see < {:.0f}%)", m.detectable_pct));
   // A noisy row's reason (above) already ends with what it could not see.
 
 }
