@@ -40,15 +40,16 @@ Options:
   --filter RE          run only benchmarks whose name matches the regular
                        expression RE (POSIX extended, searched anywhere in the
                        name; a leading '-' excludes instead). Default: all.
-  --profile P          quick (default: small sizes, 8 repetitions, about 3
-                       minutes) or full (the whole sweep, 10 repetitions).
-  --repetitions N      repetitions per benchmark, interleaved in random order
-                       (default: 8 quick, 10 full). Statistics need >= 5.
+  --profile P          quick (default: small sizes, 3 separate runs of 3
+                       repetitions, about 3 minutes) or full (the whole
+                       sweep, one run of 10 repetitions).
+  --repetitions N      repetitions per benchmark and run, interleaved in
+                       random order (default: 3 quick, 10 full).
   --runs K             K separate runs (processes, one after another), each
                        with its own memory layout and interleaved repetitions,
                        into one result (run_index per repetition). compare
                        then treats the run as the unit of replication.
-                       Default 1.
+                       Default: 3 quick, 1 full.
   --keep-aslr          leave address-space randomization on. By default run
                        turns it off for its own process tree (personality
                        ADDR_NO_RANDOMIZE, one re-exec): a random layout per

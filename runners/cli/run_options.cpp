@@ -99,12 +99,14 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       throw std::invalid_argument(fmt::format("unknown option '{}'", a));
     }
   }
-  // Quick: 8, so that one run per side can flag an isolated change at all
-  // (the exact U-test reaches p 0.00016 < 0.05 / m for up to ~300 primary
-  // rows; the quick suite has about 80 with its sweep slopes; 7 repetitions
-  // reach only 0.00058), in about 3 minutes on a quiet 2-CPU host.
-  if (o.repetitions == 0) o.repetitions = o.profile == Profile::quick ? 8 : 10;
-  if (o.runs == 0) o.runs = 1;
+  // Quick: 3 separate runs of 3 repetitions each (about 3 minutes on a quiet
+  // 2-CPU host). The run is the unit of replication: one run per side cannot
+  // tell a change from the host's drift between runs (on the development host
+  // two A/A runs differed by 10-100%), so the quick profile compares 3 run
+  // medians per side (4 degrees of freedom, more with a noise profile). Full:
+  // one run of 10 (add --runs K for results you post).
+  if (o.repetitions == 0) o.repetitions = o.profile == Profile::quick ? 3 : 10;
+  if (o.runs == 0) o.runs = o.profile == Profile::quick ? 3 : 1;
   return o;
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <signal.h>
 #include <sys/personality.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,8 +128,9 @@ int run_several(const RunOptions& o, const std::vector<std::string>& args, const
     fmt::print(stderr, "rmapbench run: run {} of {} (a separate process)\n", r + 1, o.runs);
     std::vector<std::string> words = {"rmapbench", "run"};
     words.insert(words.end(), base.begin(), base.end());
-    words.insert(words.end(), {"--out", file});
+    words.insert(words.end(), {"--runs", "1", "--out", file});
     auto argv = argv_of(words);
+    const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
       fmt::print(stderr, "rmapbench run: fork: {}\n", std::strerror(errno));
@@ -136,6 +138,9 @@ int run_several(const RunOptions& o, const std::vector<std::string>& args, const
     }
     if (pid == 0) {
       for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
+      // The lock is ours (the parent's): a run must not outlive it.
+      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (getppid() != parent) _exit(127);
       execv("/proc/self/exe", argv.data());
       _exit(127);
     }

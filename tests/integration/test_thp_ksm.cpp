@@ -428,5 +428,5 @@ TEST(ThpKsm, KsmWorkloadsNextToAnotherKsmUserDoNotFailAndNameIt) {
       EXPECT_EQ(b.at("pages_sharing").get<double>(), 127) << b.dump();
     }
   }
-  EXPECT_GE(ran, 8) << o.out;
+  EXPECT_GE(ran, 6) << o.out;  // madv x2, prctl, unmerge, cow_break:1, max_page_sharing:4
 }

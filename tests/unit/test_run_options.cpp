@@ -11,12 +11,13 @@ using namespace rmapbench::cli;
 TEST(RunOptions, DefaultsFollowTheProfile) {
   RunOptions quick = parse_run_options({});
   EXPECT_EQ(quick.profile, Profile::quick);
-  EXPECT_EQ(quick.repetitions, 8);  // issue 10: 5 could never flag after the correction
-  EXPECT_EQ(quick.runs, 1);
+  EXPECT_EQ(quick.repetitions, 3);  // issue 10: 3 separate runs of 3 (was one run of 5)
+  EXPECT_EQ(quick.runs, 3);
   EXPECT_FALSE(quick.keep_aslr);
   RunOptions full = parse_run_options({"--profile", "full"});
   EXPECT_EQ(full.profile, Profile::full);
   EXPECT_EQ(full.repetitions, 10);
+  EXPECT_EQ(full.runs, 1);
 }
 
 TEST(RunOptions, AcceptsBothSpellingsOfValues) {
