@@ -138,8 +138,10 @@ int run_several(const RunOptions& o, const std::vector<std::string>& args, const
     }
     if (pid == 0) {
       for (int sig : {SIGINT, SIGTERM, SIGHUP}) signal(sig, SIG_DFL);
-      // The lock is ours (the parent's): a run must not outlive it.
-      prctl(PR_SET_PDEATHSIG, SIGTERM);
+      // The lock is ours (the parent's): a run must not outlive it. SIGKILL,
+      // as if the parent's own process had been killed: the knob journal then
+      // restores what it changed (the next run, or rmapbench restore).
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(127);
       execv("/proc/self/exe", argv.data());
       _exit(127);
@@ -150,6 +152,16 @@ int run_several(const RunOptions& o, const std::vector<std::string>& args, const
     }
     g_child = 0;
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (g_signal) {
+      // Interrupted (the child may have died of the signal before it could
+      // handle it): keep what it wrote, stop.
+      std::error_code ec;
+      if (std::filesystem::exists(file, ec)) {
+        texts.push_back(read_text(file));
+        files.push_back(file);
+      }
+      break;
+    }
     if (code != kExitOk && code != kExitFailure && code != kExitInterrupted) {
       fmt::print(stderr, "rmapbench run: run {} of {} exited {}; stopping\n", r + 1, o.runs, code);
       for (const auto& f : files) std::filesystem::remove(f);
@@ -166,6 +178,11 @@ int run_several(const RunOptions& o, const std::vector<std::string>& args, const
   } catch (const std::exception& e) {
     fmt::print(stderr, "rmapbench run: merging the runs: {}\n", e.what());
     return kExitUsage;
+  }
+  if (merged.empty()) {
+    std::filesystem::remove(out + ".partial");
+    fmt::print(stderr, "rmapbench run: interrupted before a run wrote results; nothing written\n");
+    return g_signal ? kExitInterrupted : kExitUsage;
   }
   if (g_signal) {
     auto j = nlohmann::ordered_json::parse(merged);
