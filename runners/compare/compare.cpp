@@ -338,6 +338,19 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
       r.reason = fmt::format("robust CV {} > {:g}% ({})", pct(worst_cv), o.max_cv_pct, b && n ? "both" : (b ? "base" : "new"));
       return;
     }
+    // A change inside the between-run drift (the spread of run medians, never
+    // below the host profile's) is not flagged, however significant: the
+    // sides ran at different times, and a host phase longer than a side's runs
+    // moves all of them together.
+    if (r.significant && beyond && r.runs_test) {
+      const double drift = std::expm1(r.runs_test->sd_between) * 100;
+      if (std::fabs(r.change_pct) <= drift) {
+        r.verdict = Verdict::no_change;
+        r.reason = fmt::format("significant but |{:+.1f}%| is inside the between-run drift ({:.1f}%)", r.change_pct,
+                               drift);
+        return;
+      }
+    }
     if (r.significant && beyond) {
       r.verdict = direction(r.change_pct);
       r.reason = fmt::format("p {:.2g} < {:g} after correction, |{:+.1f}%| > {:g}%", r.p_adjusted, o.alpha, r.change_pct,
@@ -372,6 +385,7 @@ void set_detectable(MetricRow& r, const Options& o, size_t family) {
                                           r.next->robust_cv * r.next->robust_cv / static_cast<double>(r.next->n));
     d = std::expm1(stats::normal_quantile(1 - level / 2) * se) * 100;
   }
+  if (r.runs_test) d = std::max(d, std::expm1(r.runs_test->sd_between) * 100);  // never inside the drift
   r.detectable_pct = std::max(d, o.threshold_for(r.metric));
 }
 
