@@ -25,12 +25,13 @@ void report_metric(benchmark::State& state, const Metric& m, double value, bench
 std::string metrics_table_json() {
   nlohmann::json j = nlohmann::json::object();
   j["real_time"] = {{"unit", "time_unit"}, {"better", "lower"}, {"kind", "statistical"},
-                    {"help", "latency of the timed kernel operation"}};
+                    {"help", "latency of the timed kernel operation"}, {"role", "primary"}};
   for (const auto& [name, m] : table()) {
     j[name] = {{"unit", m.unit},
                {"better", m.better == Better::lower ? "lower" : "higher"},
                {"kind", m.kind == MetricKind::exact ? "exact" : "statistical"},
-               {"help", m.help}};
+               {"help", m.help},
+               {"role", m.role == MetricRole::primary ? "primary" : "diagnostic"}};
   }
   return j.dump();
 }

@@ -14,6 +14,13 @@ enum class MetricKind {
   statistical,  // varies run to run: compared with a U-test + bootstrap CI
   exact,        // counted exactly by the kernel (slab objects): compared exactly
 };
+// What a verdict rests on. Primary: the timed kernel operation (real_time)
+// and the kernel's object counts of the footprint workloads - they make the
+// multiple-comparison family and flag. Diagnostic: counters that explain a
+// change (page faults, context switches, sys time, the fork/exit split,
+// rates derived from real_time, system-wide vmstat counts) - shown with their
+// change and CI, never in the family, never gating.
+enum class MetricRole { primary, diagnostic };
 
 struct Metric {
   const char* name;  // counter key in the JSON
@@ -21,6 +28,7 @@ struct Metric {
   Better better;
   MetricKind kind;
   const char* help;
+  MetricRole role = MetricRole::diagnostic;
 };
 
 // Sets state.counters[m.name]; the value is per iteration unless flags say otherwise.

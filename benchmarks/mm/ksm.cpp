@@ -13,6 +13,7 @@
 
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/processes.hpp"
+#include "runners/host/ksm_users.hpp"
 #include "runners/host/sysfs_text.hpp"
 #include "runners/safety/children.hpp"
 
@@ -49,9 +50,11 @@ Result<long long> read_counter(const std::string& name) {
   return v;
 }
 
-Result<CounterFile> CounterFile::open(const std::string& name) {
+Result<CounterFile> CounterFile::open(const std::string& name) { return open_path(std::string(kKsmDir) + "/" + name); }
+
+Result<CounterFile> CounterFile::open_path(const std::string& path) {
   CounterFile f;
-  f.path_ = std::string(kKsmDir) + "/" + name;
+  f.path_ = path;
   f.fd_ = ::open(f.path_.c_str(), O_RDONLY | O_CLOEXEC);
   if (f.fd_ < 0) return Status::from_errno(f.path_);
   return f;
@@ -69,6 +72,36 @@ Result<long long> CounterFile::read() const {
   if (!parse_ll(std::string_view(buf, static_cast<size_t>(n)), v))
     return Status::error(fmt::format("{}: not a number: '{}'", path_, std::string_view(buf, static_cast<size_t>(n))));
   return v;
+}
+
+Result<MergingPages> MergingPages::open(const std::vector<pid_t>& pids) {
+  MergingPages m;
+  for (pid_t pid : pids) {
+    auto f = CounterFile::open_path(fmt::format("/proc/{}/ksm_merging_pages", pid));
+    if (!f) return f.status();
+    m.files_.push_back(std::move(*f));
+  }
+  return m;
+}
+
+Result<std::vector<long long>> MergingPages::each() const {
+  std::vector<long long> out;
+  for (const auto& f : files_) {
+    auto v = f.read();
+    if (!v) return v.status();
+    out.push_back(*v);
+  }
+  return out;
+}
+
+Result<long long> MergingPages::sum() const {
+  long long n = 0;
+  for (const auto& f : files_) {
+    auto v = f.read();
+    if (!v) return v.status();
+    n += *v;
+  }
+  return n;
 }
 
 Result<Counters> read_counters() {
@@ -218,11 +251,17 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
   auto mps = read_counter("max_page_sharing");
   Tuning t;
   t.max_page_sharing_ = mps ? static_cast<long>(*mps) : 256;
-  t.exclusive_ = *run == "0" && counters->pages_shared == 0 && counters->pages_sharing == 0;
-  if (o.max_page_sharing && *o.max_page_sharing != t.max_page_sharing_ && !t.exclusive_)
+  // Another process that opted in (a VM's RAM, say) would merge as soon as
+  // ksmd runs: the host is not ours alone even when nothing is merged yet.
+  const auto others = host::other_ksm_users();
+  const bool nothing_merged = *run == "0" && counters->pages_shared == 0 && counters->pages_sharing == 0;
+  t.exclusive_ = nothing_merged && others.empty();
+  t.other_users_ = others.empty() ? "" : host::describe_ksm_users(others);
+  if (o.max_page_sharing && *o.max_page_sharing != t.max_page_sharing_ && !nothing_merged)
     return Status::error(fmt::format("max_page_sharing can only change while no page is merged, and this host uses KSM "
-                                     "(run={}, pages_shared={})",
-                                     *run, counters->pages_shared));
+                                     "(run={}, pages_shared={}{})",
+                                     *run, counters->pages_shared,
+                                     t.other_users_.empty() ? "" : "; other KSM users: " + t.other_users_));
   auto set = [&t](const char* name, const std::string& value) -> Status {
     auto g = safety::KnobGuard::set(knob(name), value);
     if (!g) return g.status();
@@ -231,15 +270,23 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
   };
   // run=2 first: the guard of run=1 below then restores to 2 (unmerge all)
   // before the older guards, max_page_sharing among them, are restored.
-  if (t.exclusive_)
+  if (nothing_merged)
     if (Status s = set("run", "2"); s.failed()) return s;
   if (o.max_page_sharing && *o.max_page_sharing != t.max_page_sharing_) {
     if (Status s = set("max_page_sharing", std::to_string(*o.max_page_sharing)); s.failed()) {
       if (s.err() != EBUSY) return s;
-      return Status::error(s.message() + " (KSM refuses max_page_sharing while any KSM page is still mapped, even "
-                                         "after run=2 unmerged every process KSM knows: a process that used KSM "
-                                         "is still exiting, or one that KSM does not scan maps a KSM page)",
-                           EBUSY);
+      // Who still maps a KSM page: this run's own KSM processes are reaped
+      // before the next benchmark starts, so it is another process - one
+      // that uses KSM now, or one that used it and is still exiting.
+      const auto now = host::other_ksm_users();
+      return Status::error(
+          s.message() + " (KSM refuses max_page_sharing while any KSM page is still mapped, even after run=2 "
+              "unmerged every process KSM knows; this run's own KSM processes were reaped before it started. " +
+              (now.empty() ? std::string("No other process uses KSM now: one that did was still exiting (its memory "
+                                         "being torn down) during those 10 s")
+                           : "Other KSM users now: " + host::describe_ksm_users(now)) +
+              (t.other_users_.empty() ? std::string() : "; when this benchmark started: " + t.other_users_) + ")",
+          EBUSY);
     }
     t.max_page_sharing_ = *o.max_page_sharing;
   }
@@ -251,11 +298,12 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
                                  "restored after{})",
                                  o.pages_to_scan, o.sleep_ms,
                                  o.max_page_sharing ? fmt::format(" max_page_sharing={}", *o.max_page_sharing) : "",
-                                 t.exclusive_ ? ", unmerging through run=2 first" : ""));
+                                 nothing_merged ? ", unmerging through run=2 first" : ""));
     if (!t.exclusive_)
-      notes->push_back(fmt::format("KSM was in use on this host (run={}, pages_shared={}): its counters include other "
-                                   "processes' merging",
-                                   *run, counters->pages_shared));
+      notes->push_back(fmt::format("KSM was in use on this host (run={}, pages_shared={}{}): the system-wide counters "
+                                   "include other processes' merging; merges are judged from this run's processes",
+                                   *run, counters->pages_shared,
+                                   t.other_users_.empty() ? "" : "; other KSM users: " + t.other_users_));
   }
   return t;
 }

@@ -41,6 +41,7 @@ Result<long long> read_counter(const std::string& name);  // /sys/kernel/mm/ksm/
 class CounterFile {
  public:
   static Result<CounterFile> open(const std::string& name);
+  static Result<CounterFile> open_path(const std::string& path);  // any one-number file
   CounterFile(CounterFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
   CounterFile& operator=(CounterFile&&) = delete;
   ~CounterFile();
@@ -50,6 +51,20 @@ class CounterFile {
   CounterFile() = default;
   int fd_ = -1;
   std::string path_;
+};
+
+// The KSM pages mapped by a set of processes: the sum of their
+// /proc/<pid>/ksm_merging_pages (Linux 6.1+), each file kept open so a poll
+// is one pread per process. Counts this run's processes only, unlike the
+// system-wide counters above, which include every other KSM user on the host.
+class MergingPages {
+ public:
+  static Result<MergingPages> open(const std::vector<pid_t>& pids);
+  Result<long long> sum() const;
+  Result<std::vector<long long>> each() const;
+
+ private:
+  std::vector<CounterFile> files_;
 };
 
 // ------------------------------------------------------------ pure parsers
@@ -121,6 +136,8 @@ class Tuning {
   long max_page_sharing() const { return max_page_sharing_; }
   // Nobody else had pages merged when we started: the counters are ours alone.
   bool exclusive() const { return exclusive_; }
+  // The other processes using KSM when apply() ran ("" when none).
+  const std::string& other_users() const { return other_users_; }
   // Restores every knob now (newest first); the first error.
   Status restore();
 
@@ -130,6 +147,7 @@ class Tuning {
   std::optional<safety::KnobGuard> pause_;
   long max_page_sharing_ = 256;
   bool exclusive_ = false;
+  std::string other_users_;  // describe_ksm_users() of the others when apply() ran
 };
 
 // Polls `done` every `poll` until it says true, fails, the run is

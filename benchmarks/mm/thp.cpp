@@ -385,6 +385,47 @@ Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
   }
 }
 
+Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vector<std::pair<uintptr_t, size_t>>& ranges) {
+  if (pids.size() != ranges.size()) return Status::error("distinct_ksm_frames: one range per process");
+  auto read_all = [&]() -> Result<std::vector<std::vector<PagemapEntry>>> {
+    std::vector<std::vector<PagemapEntry>> all;
+    for (size_t i = 0; i < pids.size(); ++i) {
+      auto e = read_pagemaps({pids[i]}, {ranges[i]});
+      if (!e) return e.status();
+      all.push_back(std::move(e->front()));
+    }
+    return all;
+  };
+  constexpr int kAttempts = 8;
+  auto entries = read_all();
+  if (!entries) return entries.status();
+  for (int attempt = 1;; ++attempt) {
+    std::vector<uint64_t> pfns;
+    for (const auto& per_process : *entries)
+      for (const PagemapEntry& e : per_process)
+        if (e.pfn) pfns.push_back(e.pfn);
+    std::sort(pfns.begin(), pfns.end());
+    pfns.erase(std::unique(pfns.begin(), pfns.end()), pfns.end());
+    int kfd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+    if (kfd < 0) return Status::from_errno("/proc/kpageflags");
+    long frames = 0;
+    for (uint64_t pfn : pfns) {
+      uint64_t flags = 0;
+      if (pread(kfd, &flags, sizeof flags, static_cast<off_t>(pfn * sizeof(uint64_t))) != sizeof flags) {
+        int err = errno;
+        close(kfd);
+        return Status::from_errno("/proc/kpageflags", err);
+      }
+      if (flags & kKpfKsm) ++frames;
+    }
+    close(kfd);
+    auto again = read_all();
+    if (!again) return again.status();
+    if (same_frames(*entries, *again) || attempt == kAttempts) return frames;
+    entries = std::move(again);
+  }
+}
+
 // ------------------------------------------------------------ the region
 
 Result<ThpRegion> ThpRegion::create(size_t folio_bytes, long count, uint32_t seed) {

@@ -129,6 +129,10 @@ Result<long long> anon_huge_kb(pid_t pid, uintptr_t start, size_t len);
 // others). Flags of a PFN are read once for all processes.
 Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
                                         const std::vector<std::pair<uintptr_t, size_t>>& ranges);
+// The number of distinct KSM page frames (KPF_KSM) backing range i of process
+// i, over all i: the KSM pages these processes map, however many map each.
+// Same needs as census().
+Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vector<std::pair<uintptr_t, size_t>>& ranges);
 // Why census() cannot work here, or nullopt when it can.
 std::optional<std::string> census_unavailable();
 

@@ -18,17 +18,17 @@ namespace rmapbench {
 namespace {
 
 RMAPBENCH_METRIC(kAnonVma, {"anon_vma_per_child", "objects", Better::lower, MetricKind::exact,
-                            "anon_vma slab objects per live child (all of the process's VMAs)"});
+                            "anon_vma slab objects per live child (all of the process's VMAs)", MetricRole::primary});
 RMAPBENCH_METRIC(kAvc, {"anon_vma_chain_per_child", "objects", Better::lower, MetricKind::exact,
-                        "anon_vma_chain slab objects per live child (all of the process's VMAs)"});
+                        "anon_vma_chain slab objects per live child (all of the process's VMAs)", MetricRole::primary});
 RMAPBENCH_METRIC(kVmaStruct, {"vm_area_struct_per_child", "objects", Better::lower, MetricKind::exact,
-                              "vm_area_struct slab objects per live child (all of the process's VMAs)"});
+                              "vm_area_struct slab objects per live child (all of the process's VMAs)", MetricRole::primary});
 RMAPBENCH_METRIC(kAnonVmaPerVma, {"anon_vma_per_vma", "objects", Better::lower, MetricKind::exact,
                                   "anon_vma objects per child per layout VMA it keeps (the same without the layout "
-                                  "subtracted)"});
+                                  "subtracted)", MetricRole::primary});
 RMAPBENCH_METRIC(kAvcPerVma, {"anon_vma_chain_per_vma", "objects", Better::lower, MetricKind::exact,
                               "anon_vma_chain objects per child per layout VMA it keeps (the same without the layout "
-                              "subtracted)"});
+                              "subtracted)", MetricRole::primary});
 
 constexpr long kDepthVmas = 100;
 constexpr long kWidthVmas = 1000;

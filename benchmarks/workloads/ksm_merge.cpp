@@ -49,9 +49,9 @@ RMAPBENCH_METRIC(kKsmdMsPerMib, {"ksmd_cpu_ms_per_mib", "ms/MiB", Better::lower,
 RMAPBENCH_METRIC(kKsmdShare, {"ksmd_cpu_share", "fraction", Better::higher, MetricKind::statistical,
                               "ksmd CPU time / wall time of the merge (1 = ksmd never slept or waited)"});
 RMAPBENCH_METRIC(kPagesSharing, {"pages_sharing", "pages", Better::higher, MetricKind::exact,
-                                 "/sys/kernel/mm/ksm/pages_sharing after the merge, minus before"});
+                                 "mappings saved in this run's processes: their pages mapped to a KSM page (ksm_merging_pages) minus the distinct KSM pages (pagemap census); system-wide delta only where the kernel cannot say per process", MetricRole::primary});
 RMAPBENCH_METRIC(kPagesShared, {"pages_shared", "pages", Better::lower, MetricKind::exact,
-                                "/sys/kernel/mm/ksm/pages_shared after the merge, minus before (KSM pages)"});
+                                "distinct KSM pages behind this run's regions (pagemap + kpageflags); system-wide delta only where the kernel cannot say per process", MetricRole::primary});
 RMAPBENCH_METRIC(kStableNodeChains, {"stable_node_chains", "nodes", Better::lower, MetricKind::exact,
                                      "stable_node_chains right after the merge (contents with more mappers than max_page_sharing)"});
 RMAPBENCH_METRIC(kStableNodeDups, {"stable_node_dups", "nodes", Better::lower, MetricKind::exact,
@@ -248,7 +248,7 @@ Status check_ksm_pages(Group& g, const std::function<long(size_t)>& want, const 
 struct Merge {
   int64_t ns = 0;
   int64_t ksmd_ns = 0;
-  Counters delta;  // after - before
+  Counters delta;  // system-wide, after - before: context (it includes other KSM users)
 };
 
 std::string describe(const Counters& now, const Counters& base, const Expected& e) {
@@ -273,7 +273,8 @@ std::chrono::milliseconds merge_timeout(long long total_pages, long pages_to_sca
 // content mapped once in each may never meet in the unstable tree (seen
 // here: 0 of 64 merged after 290,000 full scans; never with smart_scan=0).
 Result<Merge> merge(Group& g, MergeMode mode, const Expected& e, const Counters& base, const mm::ksm::KsmdClock& clock,
-                    std::chrono::milliseconds timeout, long region_pages, Tuning* paused = nullptr) {
+                    std::chrono::milliseconds timeout, long region_pages, bool exclusive,
+                    Tuning* paused = nullptr) {
   Merge m;
   if (paused)
     if (Status s = paused->pause(); s.failed()) return s;
@@ -295,11 +296,22 @@ Result<Merge> merge(Group& g, MergeMode mode, const Expected& e, const Counters&
     g.ranges.emplace_back(static_cast<uintptr_t>(r.values[0]), static_cast<size_t>(r.values[1]));
   auto sharing_file = mm::ksm::CounterFile::open("pages_sharing");
   if (!sharing_file) return sharing_file.status();
+  // Our processes' own merged pages decide completion: the system-wide
+  // pages_sharing also counts every other KSM user's merging. It stays a
+  // cheap first filter (one pread) while nobody else uses KSM.
+  auto ours = mm::ksm::MergingPages::open(g.pids);
+  if (!ours) return ours.status().context("per-process KSM counts (Linux 6.1+)");
+  const long long merged_expected = e.sharing + e.shared;
   int64_t last_census = 0;
   auto done = [&]() -> Result<bool> {
-    auto sharing = sharing_file->read();
-    if (!sharing) return sharing.status();
-    if (*sharing - base.pages_sharing < e.sharing) return false;
+    if (exclusive) {
+      auto sharing = sharing_file->read();
+      if (!sharing) return sharing.status();
+      if (*sharing - base.pages_sharing < e.sharing) return false;
+    }
+    auto merged = ours->sum();
+    if (!merged) return merged.status();
+    if (*merged < merged_expected) return false;
     if (mode == kMadvise) return true;
     // PR_SET_MEMORY_MERGE makes every VMA mergeable: other pages merge too, so
     // our regions are checked page by page (not more often than every 2 ms).
@@ -344,6 +356,42 @@ Result<Merge> merge(Group& g, MergeMode mode, const Expected& e, const Counters&
   return m;
 }
 
+// What a merge left in this run's own processes.
+struct OwnMerge {
+  bool checked = false;  // false: the kernel cannot say per process (no ksm_merging_pages / census)
+  long long shared = 0, sharing = 0;
+  std::string per_process;  // "512, 512, ..."
+};
+
+Result<OwnMerge> own_merge(Group& g, MergeMode mode) {
+  OwnMerge o;
+  if (mm::thp::census_unavailable()) return o;
+  auto files = mm::ksm::MergingPages::open(g.pids);
+  if (!files) return o;  // kernel before 6.1
+  auto each = files->each();
+  if (!each) return each.status();
+  long long merged = 0;
+  for (long long v : *each) {
+    merged += v;
+    o.per_process += fmt::format("{}{}", o.per_process.empty() ? "" : ", ", v);
+  }
+  if (mode == kPrctl) {
+    // The whole process is mergeable: count the pages of our regions only.
+    merged = 0;
+    for (size_t i = 0; i < g.pids.size(); ++i) {
+      auto c = mm::thp::census({g.pids[i]}, {g.ranges[i]});
+      if (!c) return c.status().context("KSM page census");
+      merged += c->front().ksm_pages;
+    }
+  }
+  auto frames = mm::thp::distinct_ksm_frames(g.pids, g.ranges);
+  if (!frames) return frames.status().context("KSM page census");
+  o.shared = *frames;
+  o.sharing = merged - o.shared;
+  o.checked = true;
+  return o;
+}
+
 // After the regions were dropped: ksmd drops their rmap items; wait until the
 // counters are back where they were and KSM holds no rmap item of our
 // processes (/proc/<pid>/ksm_stat), so the next iteration starts clean. An
@@ -364,21 +412,32 @@ Status wait_clean(const Counters& base, bool exclusive, const std::vector<pid_t>
     }
     return n;
   };
+  auto merged = [&]() -> long long {
+    auto m = mm::ksm::MergingPages::open(pids);
+    auto s = m ? m->sum() : Result<long long>(Status::error("no ksm_merging_pages"));
+    return s ? *s : 0;
+  };
+  // Our processes' rmap items and merged pages; the system-wide counters only
+  // where the kernel has no per-process ones, and only when they are ours.
   auto back = [&]() -> Result<bool> {
+    const long long items = rmap_items();
+    if (per_process) return items == 0 && merged() == 0;
+    if (!exclusive) return true;
     auto c = mm::ksm::read_counters();
     if (!c) return c.status();
-    if (c->pages_shared > base.pages_shared || c->pages_sharing > base.pages_sharing) return false;
-    return !per_process || rmap_items() == 0;
+    return c->pages_shared <= base.pages_shared && c->pages_sharing <= base.pages_sharing;
   };
   auto state = [&] {
     auto c = mm::ksm::read_counters();
-    return c ? fmt::format("pages_shared {} (was {}), pages_sharing {} (was {}), rmap items of our processes {}",
-                           c->pages_shared, base.pages_shared, c->pages_sharing, base.pages_sharing, rmap_items())
+    return c ? fmt::format("rmap items of our processes {}, their merged pages {}; system-wide pages_shared {} (was {}), "
+                           "pages_sharing {} (was {})",
+                           rmap_items(), merged(), c->pages_shared, base.pages_shared, c->pages_sharing,
+                           base.pages_sharing)
              : c.status().message();
   };
-  auto t = mm::ksm::wait_until(back, std::chrono::milliseconds(exclusive ? 30'000 : 2'000),
-                               std::chrono::microseconds(500), "KSM cleanup after the regions were dropped", state);
-  if (!t && exclusive) return t.status();
+  auto t = mm::ksm::wait_until(back, std::chrono::milliseconds(30'000), std::chrono::microseconds(500),
+                               "KSM cleanup after the regions were dropped", state);
+  if (!t) return t.status();
   return Status::ok();
 }
 
@@ -398,6 +457,7 @@ struct Sums {
   double ns = 0, ksmd_ns = 0, merge_ns = 0;
   Counters delta;
   mm::OpCounts counts{0, 0, 0, 0};
+  bool own_counts = true;  // pages_sharing/shared are our processes' (else system-wide deltas)
   std::vector<std::string> absent;
   long iterations = 0;
 };
@@ -429,27 +489,50 @@ Result<int64_t> iterate(const Params& p, Group& group, Tuning& tuning, const mm:
       const bool timed_merge = p.family == Family::madv_mergeable || p.family == Family::prctl_memory_merge ||
                                p.family == Family::max_page_sharing;
       m = merge(*g, mode, e, *base, clock, merge_timeout(processes * pages, p.pages_to_scan, p.sleep_ms), pages,
-                timed_merge ? nullptr : &tuning);
+                tuning.exclusive(), timed_merge ? nullptr : &tuning);
       return m ? Status::ok() : m.status();
     }, &sums.absent);
     if (!counted) return counted.status();
-    // Oracle: the expected pages_sharing (exactly, when the counters are ours).
-    if (mode == kMadvise && tuning.exclusive() &&
-        (m->delta.pages_sharing != e.sharing || m->delta.pages_shared != e.shared))
-      return Status::error(fmt::format("KSM merged to pages_sharing +{} / pages_shared +{}, expected +{} / +{} for {} "
-                                       "processes x {} pages, {} contents, max_page_sharing {}",
-                                       m->delta.pages_sharing, m->delta.pages_shared, e.sharing, e.shared, processes,
-                                       pages, contents, tuning.max_page_sharing()));
+    // Oracle: what our own processes map (never the system-wide counters,
+    // which include any other KSM user on the host): each process's merged
+    // pages (/proc/<pid>/ksm_merging_pages) and the distinct KSM pages
+    // behind all our regions (pagemap + kpageflags).
     const bool merges = e.sharing > 0;
     if (Status s = check_ksm_pages(*g, [&](size_t) { return merges ? pages : 0L; }, "after the merge"); s.failed())
       return s;
+    // Looked at again for up to 200 ms, as check_ksm_pages() does: a frame
+    // being replaced between the pagemap and kpageflags reads looks "not KSM".
+    Result<OwnMerge> mine = Status::error("not looked");
+    for (int look = 1; look <= 11; ++look) {
+      mine = own_merge(*g, mode);
+      if (!mine || !mine->checked || (mine->sharing == e.sharing && mine->shared == e.shared)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!mine) return mine.status();
+    if (mine->checked && (mine->sharing != e.sharing || mine->shared != e.shared))
+      return Status::error(fmt::format("KSM merged this run's processes to pages_sharing {} / pages_shared {}, expected "
+                                       "{} / {} for {} processes x {} pages, {} contents, max_page_sharing {} "
+                                       "(per process merged pages: {}; system-wide +{} / +{})",
+                                       mine->sharing, mine->shared, e.sharing, e.shared, processes, pages, contents,
+                                       tuning.max_page_sharing(), mine->per_process, m->delta.pages_sharing,
+                                       m->delta.pages_shared));
+    // Without per-process counts (Linux < 6.1, or no census) the system-wide
+    // counters are used, and only while nobody else uses KSM.
+    if (!mine->checked && mode == kMadvise && tuning.exclusive() &&
+        (m->delta.pages_sharing != e.sharing || m->delta.pages_shared != e.shared))
+      return Status::error(fmt::format("KSM merged to pages_sharing +{} / pages_shared +{} (system-wide, no other KSM "
+                                       "user), expected +{} / +{} for {} processes x {} pages, {} contents, "
+                                       "max_page_sharing {}",
+                                       m->delta.pages_sharing, m->delta.pages_shared, e.sharing, e.shared, processes,
+                                       pages, contents, tuning.max_page_sharing()));
     if (corrupt)
       if (auto r = g->agents.front().call({kOpCorrupt, 0}); !r) return r.status();
     if (Status s = verify_all(*g); s.failed()) return s.context("after the merge");
     sums.merge_ns += static_cast<double>(m->ns);
     sums.ksmd_ns += static_cast<double>(m->ksmd_ns);
-    sums.delta.pages_sharing += m->delta.pages_sharing;
-    sums.delta.pages_shared += m->delta.pages_shared;
+    sums.delta.pages_sharing += mine->checked ? mine->sharing : m->delta.pages_sharing;
+    sums.delta.pages_shared += mine->checked ? mine->shared : m->delta.pages_shared;
+    sums.own_counts = sums.own_counts && mine->checked;
     sums.delta.full_scans += m->delta.full_scans;
     sums.delta.stable_node_chains += m->delta.stable_node_chains;
     sums.delta.stable_node_dups += m->delta.stable_node_dups;
@@ -591,6 +674,11 @@ void run(benchmark::State& state, const Params& p) {
   notes.push_back(fmt::format("merge complete = pages_sharing +{} (expected under max_page_sharing {}); ksmd CPU from {}",
                               static_cast<long long>(sums.delta.pages_sharing / n), tuning->max_page_sharing(),
                               clock->source()));
+  if (!sums.own_counts)
+    notes.push_back("pages_sharing/pages_shared are system-wide deltas: no per-process KSM counts on this kernel");
+  if (!tuning->other_users().empty())
+    notes.push_back("other KSM users on this host (judged by this run's processes only; full_scans and the chain "
+                    "counts include them): " + tuning->other_users());
   notes.insert(notes.end(), sums.absent.begin(), sums.absent.end());
   set_notes(state, notes);
 }

@@ -9,6 +9,7 @@
 
 #include "runners/cli/command.hpp"
 #include "runners/compare/baseline.hpp"
+#include "runners/compare/noise_profile.hpp"
 #include "runners/compare/output.hpp"
 #include "runners/compare/subprocess.hpp"
 #include "runners/results/results.hpp"
@@ -19,7 +20,7 @@ namespace {
 
 std::string check_help() {
   return fmt::format(
-      "Usage: rmapbench check [RESULT] [OPTIONS]\n"
+      "Usage: rmapbench check [RESULT...] [OPTIONS]\n"
       "\n"
       "Compare RESULT with the baseline saved for its arch, host and kernel\n"
       "(DIR/<arch>/<host-id>/<kernel-release>-<variant>.json, see 'rmapbench\n"
@@ -33,6 +34,8 @@ std::string check_help() {
       "  --dir DIR            baselines directory (default: $RMAPBENCH_BASELINE_DIR,\n"
       "                       else ./baselines)\n"
       "  --baseline FILE      compare with FILE instead of the matching baseline\n"
+      "                       (repeat it to pool several baseline runs; several\n"
+      "                       RESULT files pool the new side's runs likewise)\n"
       "  --filter RE          (fresh run only) passed to 'rmapbench run'\n"
       "  --repetitions N      (fresh run only) passed to 'rmapbench run'\n"
       "{}{}"
@@ -43,7 +46,7 @@ std::string check_help() {
       "  2    no baseline matches (the available ones are listed), usage error,\n"
       "       unreadable or incompatible input, or the fresh run could not run\n"
       "  130  the fresh run was interrupted\n",
-      report::request_options_help(), compare::options_help());
+      report::request_options_help(), std::string(compare::options_help()) + noise::options_help());
 }
 
 struct TempDir {
@@ -75,8 +78,17 @@ void list_available(const std::string& dir, const baseline::Location& want) {
 int run_check(const std::vector<std::string>& args) {
   report::Request request;
   std::string dir = baseline::default_dir(), baseline_file, filter, repetitions;
-  std::vector<std::string> positional;
+  std::vector<std::string> positional, extra_baselines;
+  noise::Choice noise_choice;
   for (size_t i = 0; i < args.size(); ++i) {
+    if (auto err = noise::parse_option(args, i, noise_choice)) {
+      if (!err->empty()) return usage_error("check", *err);
+      continue;
+    }
+    if (args[i] == "--baseline" && !baseline_file.empty() && i + 1 < args.size()) {
+      extra_baselines.push_back(args[++i]);  // repeated: more runs of the baseline side
+      continue;
+    }
     if (auto err = report::parse_request_option(args, i, request)) {
       if (!err->empty()) return usage_error("check", *err);
       continue;
@@ -96,7 +108,6 @@ int run_check(const std::vector<std::string>& args) {
       positional.push_back(a);
     }
   }
-  if (positional.size() > 1) return usage_error("check", "expected at most one RESULT file");
   if (!positional.empty() && (!filter.empty() || !repetitions.empty()))
     return usage_error("check", "--filter and --repetitions apply only to a fresh run (no RESULT given)");
 
@@ -135,7 +146,8 @@ int run_check(const std::vector<std::string>& args) {
     }
   }
 
-  auto result = results::load_results(result_path);
+  std::vector<std::string> result_paths = positional.empty() ? std::vector<std::string>{result_path} : positional;
+  auto result = noise::load_side(result_paths, request.options.force);
   if (!result) {
     fmt::print(stderr, "rmapbench check: {}\n", result.status().message());
     return kExitUsage;
@@ -155,9 +167,15 @@ int run_check(const std::vector<std::string>& args) {
       return kExitUsage;
     }
   }
-  auto base = results::load_results(baseline_file);
+  std::vector<std::string> baseline_paths = {baseline_file};
+  baseline_paths.insert(baseline_paths.end(), extra_baselines.begin(), extra_baselines.end());
+  auto base = noise::load_side(baseline_paths, request.options.force);
   if (!base) {
     fmt::print(stderr, "rmapbench check: baseline {}\n", base.status().message());
+    return kExitUsage;
+  }
+  if (Status s = noise::attach(noise_choice, *base, request.options); s.failed()) {
+    fmt::print(stderr, "rmapbench check: {}\n", s.message());
     return kExitUsage;
   }
   auto regressed = report::compare_and_emit(*base, *result, request);

@@ -6,6 +6,7 @@
 
 #include "runners/cli/command.hpp"
 #include "runners/compare/output.hpp"
+#include "runners/compare/noise_profile.hpp"
 #include "runners/results/results.hpp"
 
 namespace rmapbench::cli {
@@ -15,6 +16,15 @@ namespace {
 std::string compare_help() {
   return fmt::format(
       "Usage: rmapbench compare BASE NEW [OPTIONS]\n"
+      "       rmapbench compare BASE... -- NEW... [OPTIONS]\n"
+      "\n"
+      "Each side may be several files (each one or more separate runs: rmapbench\n"
+      "run --runs K); their runs are pooled. Runs are the unit of replication:\n"
+      "with several runs on a side, or the host's noise profile (rmapbench\n"
+      "calibrate), the run medians are compared, so drift between runs widens\n"
+      "the interval instead of raising a flag. Only primary metrics (the timed\n"
+      "operation, kernel object counts) flag; diagnostic counters are shown.\n"
+      "Every \"no change\" says the smallest change it could have seen.\n"
       "\n"
       "Compare two results files (rmapbench run output, or any Google Benchmark\n"
       "JSON) benchmark by benchmark and metric by metric, and say what got\n"
@@ -46,31 +56,53 @@ std::string compare_help() {
       "\n"
       "Example:\n"
       "  rmapbench compare stock.json lazy.json --format email --threshold fork_us=5\n",
-      report::request_options_help(), compare::options_help());
+      report::request_options_help(), std::string(compare::options_help()) + noise::options_help());
 }
 
 int run_compare(const std::vector<std::string>& args) {
   report::Request request;
-  std::vector<std::string> files;
+  noise::Choice noise_choice;
+  std::vector<std::string> files, next_files;
+  bool separator = false;
   for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--") {
+      if (separator) return usage_error("compare", "'--' given twice");
+      separator = true;
+      continue;
+    }
+    if (auto err = noise::parse_option(args, i, noise_choice)) {
+      if (!err->empty()) return usage_error("compare", *err);
+      continue;
+    }
     if (auto err = report::parse_request_option(args, i, request)) {
       if (!err->empty()) return usage_error("compare", *err);
       continue;
     }
     if (args[i].starts_with("-") && args[i] != "-") return usage_error("compare", "unknown option '" + args[i] + "'");
-    files.push_back(args[i]);
+    (separator ? next_files : files).push_back(args[i]);
   }
-  if (files.size() != 2)
-    return usage_error("compare", fmt::format("expected two results files (BASE NEW), got {}", files.size()));
+  if (!separator) {
+    if (files.size() != 2)
+      return usage_error("compare", fmt::format("expected two results files (BASE NEW), or BASE... -- NEW..., got {}",
+                                                files.size()));
+    next_files.push_back(files.back());
+    files.pop_back();
+  }
+  if (files.empty() || next_files.empty())
+    return usage_error("compare", "BASE... -- NEW...: each side needs at least one results file");
 
   std::vector<results::ResultsFile> loaded;
-  for (const auto& f : files) {
-    auto r = results::load_results(f);
+  for (const auto* side : {&files, &next_files}) {
+    auto r = noise::load_side(*side, request.options.force);
     if (!r) {
       fmt::print(stderr, "rmapbench compare: {}\n", r.status().message());
       return kExitUsage;
     }
     loaded.push_back(std::move(*r));
+  }
+  if (Status s = noise::attach(noise_choice, loaded[0], request.options); s.failed()) {
+    fmt::print(stderr, "rmapbench compare: {}\n", s.message());
+    return kExitUsage;
   }
   auto regressed = report::compare_and_emit(loaded[0], loaded[1], request);
   if (!regressed) {

@@ -48,7 +48,7 @@ const char* section_of(const std::string& key) {
   if (has("cpu")) return "CPU";
   if (has("mem_") || has("numa_")) return "Memory & NUMA";
   if (has("thp.")) return "THP";
-  if (has("ksm.")) return "KSM";
+  if (has("ksm.") || key == "ksm_users") return "KSM";
   if (has("config.")) return "Kernel config";
   if (has("perf") || has("trace") || has("debugfs") || has("lockdown") || has("slab_")) return "Observability";
   if (key == "governor" || key == "turbo" || key == "aslr" || has("emulation")) return "Stability";

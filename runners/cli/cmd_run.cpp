@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <regex>
 #include <sstream>
 
@@ -19,6 +20,7 @@
 #include "benchmarks/registry.hpp"
 #include "runners/cli/command.hpp"
 #include "runners/cli/progress_reporter.hpp"
+#include "runners/cli/run_processes.hpp"
 #include "runners/cli/run_options.hpp"
 #include "runners/host/host_facts.hpp"
 #include "runners/results/atomic_file.hpp"
@@ -39,10 +41,20 @@ Options:
   --filter RE          run only benchmarks whose name matches the regular
                        expression RE (POSIX extended, searched anywhere in the
                        name; a leading '-' excludes instead). Default: all.
-  --profile P          quick (default: small sizes, 5 repetitions, a few
-                       minutes) or full (the whole sweep, 10 repetitions).
-  --repetitions N      repetitions per benchmark, interleaved in random order
-                       (default: 5 quick, 10 full). Statistics need >= 5.
+  --profile P          quick (default: small sizes, 3 separate runs of 3
+                       repetitions, about 3 minutes) or full (the whole
+                       sweep, one run of 10 repetitions).
+  --repetitions N      repetitions per benchmark and run, interleaved in
+                       random order (default: 3 quick, 10 full).
+  --runs K             K separate runs (processes, one after another), each
+                       with its own memory layout and interleaved repetitions,
+                       into one result (run_index per repetition). compare
+                       then treats the run as the unit of replication.
+                       Default: 3 quick, 1 full.
+  --keep-aslr          leave address-space randomization on. By default run
+                       turns it off for its own process tree (personality
+                       ADDR_NO_RANDOMIZE, one re-exec): a random layout per
+                       run moves layout-dependent counts between runs.
   --sweep NAME=LIST    replace the values of one sweep parameter, e.g.
                        --sweep vmas=1000,1050 or --sweep sharers=1,8. Repeatable.
   --variant LABEL      label of the kernel under test (stock, lazy, ...).
@@ -163,6 +175,14 @@ Result<std::string> finalize_results(const std::string& captured, bool complete)
   return j.dump(2) + "\n";
 }
 
+// A child of `run --runs K` whose parent (still alive) holds the run lock.
+bool parent_holds_lock() {
+  const char* env = std::getenv(kParentHoldsLockEnv);
+  if (!env || std::to_string(getppid()) != env) return false;
+  auto holder = safety::RunLock::current_holder();
+  return holder && holder->pid == getppid();
+}
+
 int run_command(const std::vector<std::string>& args) {
   RunOptions o;
   try {
@@ -177,6 +197,9 @@ int run_command(const std::vector<std::string>& args) {
       return usage_error("run", fmt::format("--filter '{}' is not a valid regular expression: {}", o.filter, e.what()));
     }
   }
+
+  // May re-execute this process with address-space randomization off.
+  const AslrState aslr = apply_aslr_policy(o, args);
 
   Selection selection{o.profile, o.sweeps, [&](const std::string& name) { return filter_matches(o.filter, name); }};
   const std::vector<std::string> registered = register_all_benchmarks(selection);
@@ -215,14 +238,21 @@ int run_command(const std::vector<std::string>& args) {
   const std::string out = o.out.empty() ? default_out_path(facts, variant, o.profile) : o.out;
   if (Status s = check_output(out); s.failed()) return usage_error("run", s.message());
 
+  if (o.runs > 1) return run_several(o, args, out);
+
   // One run per host. The lock comes before any file is created: a run it
-  // refuses touches nothing of the running one's.
-  auto lock = safety::RunLock::acquire(safety::current_command_line());
-  if (!lock) {
-    fmt::print(stderr, "rmapbench run: {}\n", lock.status().message());
-    return kExitUsage;
+  // refuses touches nothing of the running one's. One of --runs K: the
+  // parent holds the lock for all K.
+  std::optional<safety::RunLock> lock;
+  if (!parent_holds_lock()) {
+    auto taken = safety::RunLock::acquire(safety::current_command_line());
+    if (!taken) {
+      fmt::print(stderr, "rmapbench run: {}\n", taken.status().message());
+      return kExitUsage;
+    }
+    lock.emplace(std::move(*taken));
+    if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
   }
-  if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
 
   auto output = prepare_output(out);
   if (!output) return usage_error("run", output.status().message());
@@ -242,6 +272,8 @@ int run_command(const std::vector<std::string>& args) {
   for (const auto& f : host::context(facts))
     if (f.key != "variant") benchmark::AddCustomContext(f.key, f.value);
   benchmark::AddCustomContext("variant", variant);
+  benchmark::AddCustomContext("aslr_effective", aslr.effective);
+  benchmark::AddCustomContext("aslr_how", aslr.how);
   benchmark::AddCustomContext("rmapbench.schema_version", "1");
   benchmark::AddCustomContext("rmapbench.version", RMAPBENCH_VERSION);
   benchmark::AddCustomContext("rmapbench.profile", profile_name(o.profile));

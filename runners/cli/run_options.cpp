@@ -101,6 +101,12 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       o.sweeps[v->substr(0, eq)] = parse_long_list(v->substr(eq + 1), "--sweep " + v->substr(0, eq));
     } else if (a == "--quiet" || a == "-q") {
       o.quiet = true;
+    } else if (a == "--keep-aslr") {
+      o.keep_aslr = true;
+    } else if (auto v = option_value(args, i, "--runs")) {
+      auto list = parse_long_list(*v, "--runs");
+      if (list.size() != 1 || list[0] < 1 || list[0] > 100) throw std::invalid_argument("--runs must be one integer from 1 to 100");
+      o.runs = static_cast<int>(list[0]);
     } else if (a.rfind("--benchmark_", 0) == 0) {
       if (a.rfind("--benchmark_out_format", 0) == 0)
         throw std::invalid_argument("results are always JSON; --benchmark_out_format cannot be changed");
@@ -109,7 +115,14 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       throw std::invalid_argument(fmt::format("unknown option '{}'", a));
     }
   }
-  if (o.repetitions == 0) o.repetitions = o.profile == Profile::quick ? 5 : 10;
+  // Quick: 3 separate runs of 3 repetitions each (about 3 minutes on a quiet
+  // 2-CPU host). The run is the unit of replication: one run per side cannot
+  // tell a change from the host's drift between runs (on the development host
+  // two A/A runs differed by 10-100%), so the quick profile compares 3 run
+  // medians per side (4 degrees of freedom, more with a noise profile). Full:
+  // one run of 10 (add --runs K for results you post).
+  if (o.repetitions == 0) o.repetitions = o.profile == Profile::quick ? 3 : 10;
+  if (o.runs == 0) o.runs = o.profile == Profile::quick ? 3 : 1;
   return o;
 }
 

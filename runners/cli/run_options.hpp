@@ -21,6 +21,8 @@ struct RunOptions {
   std::string variant;
   std::string out;
   bool quiet = false;
+  bool keep_aslr = false;  // --keep-aslr: leave address-space randomization on
+  int runs = 0;            // --runs K: K separate processes into one result (0: the profile's)
   std::map<std::string, std::vector<long>> sweeps;
   std::vector<std::string> benchmark_flags;  // passed through to Google Benchmark
 };

@@ -57,6 +57,8 @@ const char* correction_name(Correction c) {
   return c == Correction::holm ? "Holm-Bonferroni" : "Benjamini-Hochberg";
 }
 
+std::string noise_key(const std::string& benchmark, const std::string& metric) { return benchmark + "\t" + metric; }
+
 double Options::threshold_for(const std::string& metric) const {
   auto it = metric_threshold_pct.find(metric);
   return it == metric_threshold_pct.end() ? threshold_pct : it->second;
@@ -172,20 +174,30 @@ std::vector<const BenchmarkRow*> Comparison::sorted() const {
 std::string Comparison::test_description(bool brief) const {
   std::string per_metric;
   for (const auto& [m, t] : options.metric_threshold_pct) per_metric += fmt::format(", {} {:g}%", m, t);
+  const std::string levels =
+      runs_base > 1 || runs_next > 1 || !options.noise.empty()
+          ? fmt::format("; runs are the unit: {} vs {} run(s), run medians compared (t on logs, between-run spread "
+                        "pooled{}), one run per side without a profile by its repetitions",
+                        runs_base, runs_next, options.noise.empty() ? "" : ", host noise profile as floor")
+          : "";
   if (brief)
     return fmt::format(
-        "two-sided Mann-Whitney U, {} over {} comparisons, alpha {:g}; flagged only beyond {:g}%{}; noisy below {} "
-        "repetitions or above {:g}% robust CV; exact metrics compared exactly",
+        "two-sided Mann-Whitney U, {} over {} comparisons of primary metrics, alpha {:g}; flagged only beyond "
+        "{:g}%{}; noisy below {} repetitions or above {:g}% robust CV; exact metrics compared exactly; {} "
+        "diagnostic tests shown, never gating{}",
         correction_name(options.correction), comparisons, options.alpha, options.threshold_pct, per_metric,
-        options.min_repetitions, options.max_cv_pct);
+        options.min_repetitions, options.max_cv_pct, diagnostic_comparisons, levels);
   return fmt::format(
       "two-sided Mann-Whitney U per metric (exact without ties when both sides have < {} repetitions, "
       "else normal approximation with tie and continuity correction), {} correction over {} comparisons "
       "at alpha {:g}; flagged only when also beyond {:g}%{}; noisy below {} repetitions or above "
       "{:g}% robust CV (1.4826*MAD/median); exact metrics compared exactly; 95% percentile bootstrap CI "
-      "of the ratio of medians ({} resamples, fixed seed)",
+      "of the ratio of medians ({} resamples, fixed seed); the family holds primary metrics only, {} diagnostic "
+      "tests are corrected apart and never gate{}; \"could not see < X%\" = the smallest change significant at "
+      "alpha/m (and beyond the threshold)",
       stats::kExactLimit, correction_name(options.correction), comparisons, options.alpha, options.threshold_pct,
-      per_metric, options.min_repetitions, options.max_cv_pct, options.bootstrap_resamples);
+      per_metric, options.min_repetitions, options.max_cv_pct, options.bootstrap_resamples, diagnostic_comparisons,
+      levels);
 }
 
 std::vector<Difference> incompatibilities(const results::ResultsFile& base, const results::ResultsFile& next) {
@@ -326,6 +338,19 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
       r.reason = fmt::format("robust CV {} > {:g}% ({})", pct(worst_cv), o.max_cv_pct, b && n ? "both" : (b ? "base" : "new"));
       return;
     }
+    // A change inside the between-run drift (the spread of run medians, never
+    // below the host profile's) is not flagged, however significant: the
+    // sides ran at different times, and a host phase longer than a side's runs
+    // moves all of them together.
+    if (r.significant && beyond && r.runs_test) {
+      const double drift = std::expm1(r.runs_test->sd_between) * 100;
+      if (std::fabs(r.change_pct) <= drift) {
+        r.verdict = Verdict::no_change;
+        r.reason = fmt::format("significant but |{:+.1f}%| is inside the between-run drift ({:.1f}%)", r.change_pct,
+                               drift);
+        return;
+      }
+    }
     if (r.significant && beyond) {
       r.verdict = direction(r.change_pct);
       r.reason = fmt::format("p {:.2g} < {:g} after correction, |{:+.1f}%| > {:g}%", r.p_adjusted, o.alpha, r.change_pct,
@@ -341,6 +366,43 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
   r.reason = exact_variation(r) + r.reason;
 }
 
+// The smallest |change| (in %) this row could have flagged: the change whose
+// test reaches significance at the Bonferroni level alpha / m of its family
+// (BH is never stricter than that for one row), and never below the row's
+// practical threshold. Run-level rows: from the t quantile and the standard
+// error of the run medians. Repetition-level rows: +inf when the U-test
+// cannot reach that level with these repetition counts at all, else the
+// normal approximation with each side's robust CV (median's standard error
+// 1.2533 sigma / sqrt(n)).
+void set_detectable(MetricRow& r, const Options& o, size_t family) {
+  if (!r.tested || !r.base || !r.next) return;
+  const double level = o.alpha / static_cast<double>(std::max<size_t>(1, family));
+  double d = kInf;
+  if (r.runs_test) {
+    d = r.runs_test->detectable(level) * 100;
+  } else if (r.u && stats::min_two_sided_p(r.base->n, r.next->n) <= level) {
+    const double se = 1.2533 * std::sqrt(r.base->robust_cv * r.base->robust_cv / static_cast<double>(r.base->n) +
+                                          r.next->robust_cv * r.next->robust_cv / static_cast<double>(r.next->n));
+    d = std::expm1(stats::normal_quantile(1 - level / 2) * se) * 100;
+  }
+  if (r.runs_test) d = std::max(d, std::expm1(r.runs_test->sd_between) * 100);  // never inside the drift
+  r.detectable_pct = std::max(d, o.threshold_for(r.metric));
+}
+
+// After decide(): a diagnostic metric's flag is shown but never gates, and a
+// "no change" says what it could not have seen.
+void annotate(MetricRow& r) {
+  if (!r.primary && (r.verdict == Verdict::regression || r.verdict == Verdict::improvement))
+    r.reason = "diagnostic, does not gate: " + r.reason;
+  const bool spread_noisy = r.verdict == Verdict::noisy && r.reason.find("robust CV") != std::string::npos;
+  if ((r.verdict == Verdict::no_change || spread_noisy) && r.tested && !std::isnan(r.detectable_pct))
+    r.reason += std::isinf(r.detectable_pct) ? " (could not see any change: too few repetitions for the correction)"
+                : r.detectable_pct > 1000 ? " (could not see any change below 10x: too few runs for their spread)"
+                                          : fmt::format(" (could not see < {:.0f}%)", r.detectable_pct);
+  if (r.runs_test && r.runs_test->floor_applied && r.verdict == Verdict::no_change)
+    r.reason += fmt::format(" [host's between-run spread {:.1f}% used as floor]", r.floor_pct);
+}
+
 MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* bb, const results::ResultsFile& next,
                    const results::Benchmark* nb, const std::string& metric, const Options& o) {
   MetricRow r;
@@ -352,6 +414,16 @@ MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* b
   }
   r.base_samples = bb->samples(metric);
   r.next_samples = nb->samples(metric);
+  // A sweep fit (results::add_sweep_fits): its real_time is time per unit of the key.
+  if (auto p = bb->name.rfind(":*/per_"); p != std::string::npos && metric == "real_time")
+    r.info.unit = bb->time_unit + "/" + bb->name.substr(p + 7);
+  r.base_runs = bb->sample_runs(metric);
+  r.next_runs = nb->sample_runs(metric);
+  r.primary = r.info.role == MetricRole::primary;
+  // A sweep's fixed part (intercept) is shown, not gating: the slope and the
+  // points themselves carry the verdict, and the family stays small enough
+  // for the quick profile's repetitions to reach significance.
+  if (bb->name.ends_with(":*/fixed")) r.primary = false;
   if (!r.base_samples.empty()) r.base = stats::summarize(r.base_samples);
   if (!r.next_samples.empty()) r.next = stats::summarize(r.next_samples);
   r.ratio = kNaN;
@@ -370,9 +442,29 @@ MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* b
       r.change_pct = (r.ratio - 1) * 100 * (r.base->median < 0 ? -1 : 1);
     }
     if (!compared_exactly(r)) {
-      r.u = stats::mann_whitney_u(r.base_samples, r.next_samples);
-      r.ci = stats::bootstrap_ratio_of_medians(r.base_samples, r.next_samples, 0.95, o.bootstrap_resamples,
-                                               o.seed ^ fnv1a(bb->name + "\n" + metric));
+      // Runs are the unit of replication: with several runs on a side, or the
+      // host's between-run spread from its noise profile, the run medians are
+      // compared; otherwise the repetitions of one run per side (U-test).
+      double profile_sd = kNaN, profile_df = 0;
+      if (auto it = o.noise.find(noise_key(bb->name, metric)); it != o.noise.end() && it->second.runs >= 2) {
+        profile_sd = it->second.sd_log;
+        profile_df = it->second.runs - 1;
+        r.floor_pct = std::expm1(profile_sd) * 100;
+      }
+      std::optional<stats::RunLevelTest> rt;
+      if (!bb->from_aggregates && !nb->from_aggregates)
+        rt = stats::run_level_test(r.base_samples, r.base_runs, r.next_samples, r.next_runs, profile_sd, profile_df);
+      if (rt) {
+        r.runs_test = rt;
+        r.p_raw = rt->p_two_sided;
+        r.ci = rt->ci;
+      } else {
+        r.u = stats::mann_whitney_u(r.base_samples, r.next_samples);
+        r.p_raw = r.u->p_two_sided;
+        r.ci = stats::bootstrap_ratio_of_medians(r.base_samples, r.next_samples, 0.95, o.bootstrap_resamples,
+                                                 o.seed ^ fnv1a(bb->name + "\n" + metric));
+      }
+      r.tested = true;
     }
   }
   return r;
@@ -399,8 +491,14 @@ std::optional<std::string> busy_host_note(const results::ResultsFile& f, const c
 
 }  // namespace
 
-Result<Comparison> compare(const results::ResultsFile& base, const results::ResultsFile& next, const Options& options) {
-  if (Status s = results::check_time_units(base, next); s.failed()) return s;
+Result<Comparison> compare(const results::ResultsFile& base_in, const results::ResultsFile& next_in, const Options& options) {
+  if (Status s = results::check_time_units(base_in, next_in); s.failed()) return s;
+  // Per-unit costs of the sweeps (slope and fixed part) are compared like any benchmark.
+  results::ResultsFile base = base_in, next = next_in;
+  if (options.sweep_fits) {
+    results::add_sweep_fits(base);
+    results::add_sweep_fits(next);
+  }
 
   Comparison c;
   c.options = options;
@@ -429,17 +527,41 @@ Result<Comparison> compare(const results::ResultsFile& base, const results::Resu
   for (auto [f, side] : {std::pair{&base, "base"}, {&next, "new"}})
     if (auto note = busy_host_note(*f, side)) c.notes.push_back(*note);
   // One process per run means one memory layout per run: with ASLR on, the
-  // layout's effect differs between the two runs and not within either.
-  std::set<std::string> aslr_sides;
-  for (auto [f, side] : {std::pair{&base, "base"}, {&next, "new"}})
-    if (std::string a = f->get("aslr"); !a.empty() && a != "0" && !a.starts_with("unknown")) aslr_sides.insert(side);
-  if (!aslr_sides.empty())
+  // layout's effect differs between runs and not within one. rmapbench run
+  // turns it off for its own process tree unless --keep-aslr.
+  auto aslr_of = [](const results::ResultsFile& f) -> std::pair<std::string, std::string> {
+    if (std::string e = f.get("aslr_effective"); !e.empty()) return {e, f.get("aslr_how")};
+    std::string a = f.get("aslr");
+    if (a.empty() || a.starts_with("unknown")) return {"", ""};
+    return {a == "0" ? "off" : "on", "randomize_va_space=" + a + ", recorded before rmapbench turned it off itself"};
+  };
+  const auto aslr_base = aslr_of(base), aslr_next = aslr_of(next);
+  if (!aslr_base.first.empty() && !aslr_next.first.empty() && aslr_base.first != aslr_next.first)
+    c.notes.push_back(fmt::format("ASLR differs between the sides: base {} ({}), new {} ({}). Layout-dependent "
+                                  "counters such as page_faults move with the layout; they are diagnostic and "
+                                  "never flag, but compare runs made the same way (rmapbench run turns ASLR off "
+                                  "unless --keep-aslr)",
+                                  aslr_base.first, aslr_base.second, aslr_next.first, aslr_next.second));
+  else if (aslr_base.first == "on" || aslr_next.first == "on")
     c.notes.push_back(fmt::format(
-        "ASLR was on (randomize_va_space={}) for {}: unless a run was started under setarch -R, each run had "
-        "its own random memory layout, which moves layout-sensitive counts such as page_faults by whole events "
-        "per operation from run to run - a difference the repetitions within one run cannot show. For runs you "
-        "compare: setarch $(uname -m) -R rmapbench run ..., or echo 0 > /proc/sys/kernel/randomize_va_space",
-        base.get("aslr", next.get("aslr")), aslr_sides.size() == 2 ? "both runs" : "the " + *aslr_sides.begin() + " run"));
+        "ASLR was on for {} ({}): each run had its own random memory layout, which moves layout-sensitive counts "
+        "such as page_faults by whole events per operation from run to run - a difference the repetitions within "
+        "one run cannot show. rmapbench run turns ASLR off for its own processes unless --keep-aslr; older "
+        "results: setarch $(uname -m) -R rmapbench run ...",
+        aslr_base.first == "on" && aslr_next.first == "on" ? "both runs" : (aslr_base.first == "on" ? "the base run" : "the new run"),
+        aslr_base.first == "on" ? aslr_base.second : aslr_next.second));
+  // Between-run variation: known from several runs per side or the host's
+  // noise profile; otherwise the verdicts rest on one run per side.
+  if ((base.runs() < 2 || next.runs() < 2) && options.noise.empty())
+    c.notes.push_back(fmt::format(
+        "between-run variation unknown: {} run(s) in base, {} in new and no noise profile for this host, so rows "
+        "with one run on a side compare the repetitions of single runs, which understate the spread between runs "
+        "(a reboot, another layout, another host phase). Use rmapbench run --runs K, or rmapbench calibrate once "
+        "per host",
+        base.runs(), next.runs()));
+  else if (!options.noise.empty())
+    c.notes.push_back(fmt::format("the host's noise profile ({}) is the floor under every row's between-run spread",
+                                  options.noise_source.empty() ? "given" : options.noise_source));
   if (!base.has_rmapbench_context || !next.has_rmapbench_context)
     c.notes.push_back("host compatibility not checked: a file has no rmapbench host facts");
   if (c.base.profile != c.next.profile && !c.base.profile.empty() && !c.next.profile.empty())
@@ -487,16 +609,25 @@ Result<Comparison> compare(const results::ResultsFile& base, const results::Resu
     c.benchmarks.push_back(std::move(row));
   }
 
-  // The correction family: every U-test made in this report.
-  std::vector<MetricRow*> tested;
+  // The correction family: every test of a primary metric in this report.
+  // Diagnostic metrics are corrected among themselves, for display only.
+  std::vector<MetricRow*> primary, diagnostic;
   for (auto& b : c.benchmarks)
     for (auto& m : b.metrics)
-      if (m.u) tested.push_back(&m);
-  std::vector<double> p;
-  for (auto* m : tested) p.push_back(m->u->p_two_sided);
-  std::vector<double> adj = options.correction == Correction::holm ? stats::holm(p) : stats::benjamini_hochberg(p);
-  for (size_t i = 0; i < tested.size(); ++i) tested[i]->p_adjusted = adj[i];
-  c.comparisons = tested.size();
+      if (m.tested) (m.primary ? primary : diagnostic).push_back(&m);
+  for (auto* family : {&primary, &diagnostic}) {
+    std::vector<double> p;
+    for (auto* m : *family) p.push_back(m->p_raw);
+    std::vector<double> adj = options.correction == Correction::holm ? stats::holm(p) : stats::benjamini_hochberg(p);
+    for (size_t i = 0; i < family->size(); ++i) {
+      (*family)[i]->p_adjusted = adj[i];
+      set_detectable(*(*family)[i], options, family->size());
+    }
+  }
+  c.comparisons = primary.size();
+  c.diagnostic_comparisons = diagnostic.size();
+  c.runs_base = base.runs();
+  c.runs_next = next.runs();
 
   double best_reachable = 1;
   for (auto& b : c.benchmarks) {
@@ -505,13 +636,14 @@ Result<Comparison> compare(const results::ResultsFile& base, const results::Resu
     const results::Benchmark* nb = next.find(b.name);
     for (auto& m : b.metrics) {
       decide(m, options, bb->from_aggregates, nb->from_aggregates);
-      if (m.u && m.base && m.next && m.verdict != Verdict::noisy)
+      annotate(m);
+      if (m.primary && m.u && m.base && m.next && m.verdict != Verdict::noisy)
         best_reachable = std::min(best_reachable, stats::min_two_sided_p(m.base->n, m.next->n));
     }
-    // Benchmark verdict: any flagged metric, else the latency's verdict.
+    // Benchmark verdict: any flagged primary metric, else the latency's verdict.
     auto any = [&](Verdict v) {
       for (const auto& m : b.metrics)
-        if (m.verdict == v) return &m;
+        if (m.primary && m.verdict == v) return &m;
       return static_cast<const MetricRow*>(nullptr);
     };
     const MetricRow* pick = any(Verdict::regression);

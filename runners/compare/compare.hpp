@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,9 +29,21 @@ struct Options {
   int bootstrap_resamples = 2000;
   uint64_t seed = 0x726d6170626e6368ULL;  // fixed: the same files give the same report
   bool force = false;                     // compare despite incompatible hosts/settings
+  bool sweep_fits = true;                 // add the per-unit slope and fixed part of every sweep (results::add_sweep_fits)
+  // The host's noise profile (rmapbench calibrate): per benchmark and metric,
+  // the standard deviation of log run medians over separate A/A runs. A floor
+  // under the between-run spread of the run-level test; empty: none.
+  struct NoiseEntry {
+    double sd_log = 0;
+    int runs = 0;  // df = runs - 1
+  };
+  std::map<std::string, NoiseEntry> noise;  // key: noise_key(benchmark, metric)
+  std::string noise_source;                 // the profile's path, for the report
 
   double threshold_for(const std::string& metric) const;
 };
+
+std::string noise_key(const std::string& benchmark, const std::string& metric);
 
 // Parses one compare option (shared by `compare` and `check`). `i` indexes
 // args and is advanced past a consumed value. Returns nullopt when args[i] is
@@ -52,7 +65,16 @@ struct MetricRow {
   double ratio = 0;       // median(new) / median(base); NaN if undefined
   double change_pct = 0;  // (ratio - 1) * 100; +-inf when base median is 0
   stats::Interval ci{};   // 95% bootstrap CI of the ratio (NaN for exact metrics)
-  std::optional<stats::UTest> u;  // statistical metrics with samples on both sides
+  std::vector<int> base_runs, next_runs;  // run index of each sample
+  bool primary = true;                     // in the correction family, can flag the benchmark
+  std::optional<stats::UTest> u;  // repetition-level test (one run per side and no noise profile)
+  std::optional<stats::RunLevelTest> runs_test;  // run-level test (several runs, or a noise profile)
+  double p_raw = 1;               // of whichever test was made
+  bool tested = false;            // a statistical test was made
+  // The smallest |change| in % this row could have flagged (significance at
+  // the Bonferroni level of its family, and the threshold); +inf: none could.
+  double detectable_pct = std::numeric_limits<double>::quiet_NaN();
+  double floor_pct = std::numeric_limits<double>::quiet_NaN();  // the profile's between-run spread, %
   double p_adjusted = 1;          // after the correction over the whole report
   bool significant = false;
   double threshold_pct = 0;
@@ -89,6 +111,8 @@ struct Comparison {
   std::string host;                            // one-line host description (base side)
   Options options;
   size_t comparisons = 0;  // size of the correction family (statistical tests made)
+  size_t diagnostic_comparisons = 0;  // tests of diagnostic metrics (their own family, never gating)
+  int runs_base = 1, runs_next = 1;    // separate runs per side
   std::vector<std::string> notes;
   std::vector<BenchmarkRow> benchmarks;  // base file order, then benchmarks only in new
 

@@ -72,6 +72,14 @@ void add_row(std::vector<std::string>& out, const MetricRow& m) {
   // Long metric names continue on the next lines, in the same column.
   add_wrapped(out, name, prefix, std::string(kNameColumn, ' '));
   if (m.verdict == Verdict::noisy) add_wrapped(out, m.reason, "    ? ", "      ");
+  if (!m.primary && (m.verdict == Verdict::regression || m.verdict == Verdict::improvement))
+    out.push_back("      (diagnostic: shown, does not gate)");
+  if (m.verdict == Verdict::no_change && m.tested && !std::isnan(m.detectable_pct))
+    out.push_back(std::isinf(m.detectable_pct)     ? "      no change (could not see any: too few repetitions)"
+                  : m.detectable_pct > 1000 ? "      no change (could not see any below 10x: too few runs)"
+                                            : fmt::format("      no change (could not see < {:.0f}%)", m.detectable_pct));
+  // A noisy row's reason (above) already ends with what it could not see.
+
 }
 
 bool shown(const MetricRow& m) {

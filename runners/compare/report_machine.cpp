@@ -46,6 +46,7 @@ json metric_json(const MetricRow& m) {
             {"unit", m.info.unit},
             {"better", m.info.better == Better::lower ? "lower" : "higher"},
             {"kind", m.info.kind == MetricKind::exact ? "exact" : "statistical"},
+            {"role", m.primary ? "primary" : "diagnostic"},
             {"declared", m.info.declared},
             {"base", side_json(m.base, m.base_samples)},
             {"new", side_json(m.next, m.next_samples)},
@@ -57,6 +58,16 @@ json metric_json(const MetricRow& m) {
             {"threshold_pct", num(m.threshold_pct)},
             {"verdict", compare::verdict_name(m.verdict)},
             {"reason", m.reason}};
+  j["detectable_pct"] = num(m.detectable_pct);
+  j["floor_pct"] = num(m.floor_pct);
+  if (m.runs_test) {
+    const auto& t = *m.runs_test;
+    j["run_test"] = {{"runs_base", t.runs_base}, {"runs_new", t.runs_next}, {"log_ratio", num(t.log_ratio)},
+                     {"sd_between", num(t.sd_between)}, {"sd_observed", num(t.sd_observed)}, {"df", num(t.df)},
+                     {"t", num(t.t)}, {"p", num(t.p_two_sided)}, {"floor_applied", t.floor_applied}};
+  } else {
+    j["run_test"] = nullptr;
+  }
   if (m.u) {
     j["u_test"] = {{"u", num(m.u->u)},           {"p", num(m.u->p_two_sided)}, {"p_greater", num(m.u->p_greater)},
                    {"p_less", num(m.u->p_less)}, {"exact", m.u->exact},       {"ties", m.u->ties},

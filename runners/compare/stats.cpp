@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numbers>
 #include <numeric>
 
@@ -271,6 +272,142 @@ Interval bootstrap_ratio_of_medians(const std::vector<double>& x, const std::vec
   ci.low = quantile_sorted(ratios, tail);
   ci.high = quantile_sorted(ratios, 1 - tail);
   return ci;
+}
+
+}  // namespace rmapbench::stats
+
+namespace rmapbench::stats {
+
+namespace {
+
+// Continued fraction of the incomplete beta function (Lentz).
+double beta_cf(double a, double b, double x) {
+  const double tiny = 1e-300;
+  double qab = a + b, qap = a + 1, qam = a - 1, c = 1, d = 1 - qab * x / qap;
+  if (std::fabs(d) < tiny) d = tiny;
+  d = 1 / d;
+  double h = d;
+  for (int m = 1; m <= 300; ++m) {
+    const double m2 = 2.0 * m;
+    double aa = m * (b - m) * x / ((qam + m2) * (a + m2));
+    d = 1 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
+    d = 1 + aa * d;
+    if (std::fabs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (std::fabs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const double del = d * c;
+    h *= del;
+    if (std::fabs(del - 1) < 1e-15) break;
+  }
+  return h;
+}
+
+// Regularized incomplete beta I_x(a, b).
+double incomplete_beta(double a, double b, double x) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const double front =
+      std::exp(std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x));
+  if (x < (a + 1) / (a + b + 2)) return front * beta_cf(a, b, x) / a;
+  return 1 - front * beta_cf(b, a, 1 - x) / b;
+}
+
+}  // namespace
+
+double student_t_cdf(double t, double df) {
+  if (std::isnan(t) || std::isnan(df) || df <= 0) return std::numeric_limits<double>::quiet_NaN();
+  if (std::isinf(df) || df > 1e7) return normal_cdf(t);
+  if (std::isinf(t)) return t > 0 ? 1 : 0;
+  const double x = df / (df + t * t);
+  const double tail = 0.5 * incomplete_beta(df / 2, 0.5, x);  // P(T > |t|)
+  return t >= 0 ? 1 - tail : tail;
+}
+
+double student_t_quantile(double p, double df) {
+  if (!(p > 0 && p < 1)) return std::numeric_limits<double>::quiet_NaN();
+  double lo = -1e4, hi = 1e4;
+  for (int i = 0; i < 200; ++i) {
+    const double mid = (lo + hi) / 2;
+    (student_t_cdf(mid, df) < p ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+double normal_quantile(double p) { return student_t_quantile(p, std::numeric_limits<double>::infinity()); }
+
+std::vector<double> run_medians(const std::vector<double>& samples, const std::vector<int>& runs) {
+  std::map<int, std::vector<double>> by_run;
+  for (size_t i = 0; i < samples.size(); ++i) by_run[i < runs.size() ? runs[i] : 0].push_back(samples[i]);
+  std::vector<double> out;
+  for (auto& [run, v] : by_run) out.push_back(median(v));
+  return out;
+}
+
+double RunLevelTest::detectable(double level) const {
+  if (!(se > 0) || !(df > 0)) return std::numeric_limits<double>::infinity();
+  return std::expm1(student_t_quantile(1 - level / 2, df) * se);
+}
+
+std::optional<RunLevelTest> run_level_test(const std::vector<double>& base, const std::vector<int>& base_runs,
+                                           const std::vector<double>& next, const std::vector<int>& next_runs,
+                                           double profile_sd, double profile_df) {
+  const auto mb = run_medians(base, base_runs), mn = run_medians(next, next_runs);
+  if (mb.empty() || mn.empty()) return std::nullopt;
+  std::vector<double> lb, ln;
+  for (double v : mb) {
+    if (!(v > 0) || !std::isfinite(v)) return std::nullopt;
+    lb.push_back(std::log(v));
+  }
+  for (double v : mn) {
+    if (!(v > 0) || !std::isfinite(v)) return std::nullopt;
+    ln.push_back(std::log(v));
+  }
+  RunLevelTest r;
+  r.runs_base = static_cast<int>(lb.size());
+  r.runs_next = static_cast<int>(ln.size());
+  r.log_ratio = mean(ln) - mean(lb);
+  const double df_obs = static_cast<double>(lb.size() + ln.size()) - 2;
+  double ss = 0;
+  for (double v : lb) ss += (v - mean(lb)) * (v - mean(lb));
+  for (double v : ln) ss += (v - mean(ln)) * (v - mean(ln));
+  const bool have_profile = profile_sd > 0 && profile_df > 0;
+  if (df_obs >= 1) r.sd_observed = std::sqrt(ss / df_obs);
+  if (df_obs >= 1 && have_profile) {
+    // Both estimate the host's between-run spread: pooled, never below the profile.
+    const double pooled = std::sqrt((ss + profile_df * profile_sd * profile_sd) / (df_obs + profile_df));
+    r.sd_between = std::max(pooled, profile_sd);
+    r.floor_applied = r.sd_observed < profile_sd;
+    r.df = df_obs + profile_df;
+  } else if (df_obs >= 1) {
+    r.sd_between = r.sd_observed;
+    r.df = df_obs;
+  } else if (have_profile) {
+    r.sd_between = profile_sd;
+    r.floor_applied = true;
+    r.df = profile_df;
+  } else {
+    return std::nullopt;
+  }
+  r.se = r.sd_between * std::sqrt(1.0 / static_cast<double>(lb.size()) + 1.0 / static_cast<double>(ln.size()));
+  if (r.se <= 0) {
+    // Identical run medians everywhere: no spread to scale by.
+    r.t = r.log_ratio == 0 ? 0 : std::copysign(std::numeric_limits<double>::infinity(), r.log_ratio);
+    r.p_two_sided = r.log_ratio == 0 ? 1 : 0;
+    r.ci = {std::exp(r.log_ratio), std::exp(r.log_ratio)};
+    return r;
+  }
+  r.t = r.log_ratio / r.se;
+  r.p_two_sided = std::min(1.0, 2 * student_t_cdf(-std::fabs(r.t), r.df));
+  const double q = student_t_quantile(0.975, r.df);
+  r.ci = {std::exp(r.log_ratio - q * r.se), std::exp(r.log_ratio + q * r.se)};
+  return r;
 }
 
 }  // namespace rmapbench::stats

@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <vector>
 
 namespace rmapbench::stats {
@@ -82,5 +84,48 @@ struct Interval {
 // replacement `resamples` times; NaN bounds when median(x) is 0 in the data.
 Interval bootstrap_ratio_of_medians(const std::vector<double>& x, const std::vector<double>& y, double level,
                                     int resamples, uint64_t seed);
+
+}  // namespace rmapbench::stats
+
+namespace rmapbench::stats {
+
+// --- Student's t ----------------------------------------------------------------
+// P(T <= t) for Student's t with `df` > 0 degrees of freedom (regularized
+// incomplete beta, continued fraction); normal_cdf for df = inf.
+double student_t_cdf(double t, double df);
+// The t with student_t_cdf(t, df) = p, p in (0, 1).
+double student_t_quantile(double p, double df);
+double normal_quantile(double p);
+
+// --- Runs as the unit of replication -------------------------------------------
+// Each side's samples grouped by run (the separate process they came from).
+// The test compares the runs' medians on a log scale: d = mean(log median of
+// each new run) - mean(log median of each base run), with the between-run
+// standard deviation pooled from both sides' run medians (df = K1 + K2 - 2)
+// and, when the host's noise profile gives one, never below the host's own
+// A/A between-run spread (its df added). A between-run drift therefore widens
+// the interval instead of raising a flag.
+struct RunLevelTest {
+  int runs_base = 0, runs_next = 0;
+  double log_ratio = 0;     // d
+  double sd_between = 0;    // used (log scale)
+  double sd_observed = std::numeric_limits<double>::quiet_NaN();  // pooled from these runs (NaN: one run per side)
+  double df = 0;
+  double se = 0;            // of d
+  double t = 0;
+  double p_two_sided = 1;
+  Interval ci{};            // 95% CI of the ratio new/base
+  bool floor_applied = false;  // the host profile's spread was larger than the observed one
+  // The |change| (fraction) that reaches two-sided significance at level `level`.
+  double detectable(double level) const;
+};
+// nullopt when the test cannot be made: a non-positive run median, or no
+// between-run spread at all (one run per side and no profile: profile_sd NaN).
+std::optional<RunLevelTest> run_level_test(const std::vector<double>& base, const std::vector<int>& base_runs,
+                                           const std::vector<double>& next, const std::vector<int>& next_runs,
+                                           double profile_sd, double profile_df);
+
+// Per-run medians of samples grouped by run index (in run order).
+std::vector<double> run_medians(const std::vector<double>& samples, const std::vector<int>& runs);
 
 }  // namespace rmapbench::stats

@@ -40,6 +40,7 @@ struct HostFacts {
   std::map<std::string, std::string> thp;     // knob name -> current value ("enabled" -> "madvise")
   std::vector<std::string> thp_mthp_sizes_kb; // from hugepages-*kB directories
   std::map<std::string, std::string> ksm;     // knob name -> value
+  std::string ksm_users;                      // [ksm_users] other processes using KSM (ksm_users.hpp), "none"
   std::string governor;                       // "performance", "unknown (no cpufreq)"
   std::string aslr;                           // randomize_va_space
   int perf_event_paranoid = 99;

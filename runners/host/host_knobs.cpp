@@ -6,6 +6,7 @@
 #include <set>
 
 #include "runners/host/host_probes.hpp"
+#include "runners/host/ksm_users.hpp"
 #include "runners/host/sysfs_text.hpp"
 
 namespace rmapbench::host::probes {
@@ -66,6 +67,8 @@ void probe_ksm(HostFacts& h) {
     return;
   }
   read_knobs(kKsmDir, "", h.ksm);
+  auto users = other_ksm_users();
+  h.ksm_users = users.empty() ? "none" : describe_ksm_users(users, 8);
 }
 
 std::string probe_governor() {

@@ -47,6 +47,7 @@ std::vector<Fact> context(const HostFacts& h) {
   for (const auto& s : h.thp_mthp_sizes_kb) sizes += (sizes.empty() ? "" : " ") + s;
   add("thp.mthp_sizes_kb", sizes);
   for (const auto& [k, v] : h.ksm) add("ksm." + k, v);
+  if (!h.ksm_users.empty()) add("ksm_users", h.ksm_users);
   add("governor", h.governor);
   add("turbo", h.turbo);
   add("aslr", h.aslr);
@@ -128,6 +129,11 @@ std::vector<Warning> warnings(const HostFacts& h) {
       fix += (fix.empty() ? "" : "; ") + ("echo " + dflt + " > /sys/kernel/mm/ksm/" + knob);
     }
     if (!differ.empty()) warn("KSM knobs differ from the kernel defaults: " + differ, fix);
+    if (!h.ksm_users.empty() && h.ksm_users != "none")
+      warn("other processes use KSM: " + h.ksm_users +
+               ": the system-wide KSM counters include their merging (ksm_merge judges only its own processes; "
+               "max_page_sharing cannot change while they have pages merged, so that family skips)",
+           "results stay valid; for ksmd timings free of their scanning, stop them or run on a host without them");
   }
 
   // Workloads the host cannot run.

@@ -48,7 +48,7 @@ const std::set<std::string>& builtin_fields() {
       "repetitions",   "repetition_index", "threads",                 "iterations",    "real_time",
       "cpu_time",      "time_unit",      "error_occurred",            "error_message", "aggregate_name",
       "aggregate_unit", "big_o",         "rms",                       "complexity_n",  "label",
-      "skipped",       "skip_message"};
+      "skipped",       "skip_message", "run_index"};
   return f;
 }
 
@@ -145,6 +145,16 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
           "{}: rmapbench.metrics entry '{}' has unknown kind '{}' (expected statistical or exact)", path, printable_text(it.key()),
           kind));
     }
+    std::string role = text_field(m, "role", "", where);
+    if (role.empty()) {
+      info.role = it.key() == "real_time" || info.unit == "objects" ? MetricRole::primary : MetricRole::diagnostic;
+    } else if (role == "primary" || role == "diagnostic") {
+      info.role = role == "primary" ? MetricRole::primary : MetricRole::diagnostic;
+    } else {
+      return Status::error(fmt::format(
+          "{}: rmapbench.metrics entry '{}' has unknown role '{}' (expected primary or diagnostic)", path, printable_text(it.key()),
+          printable_text(role)));
+    }
     out[printable_text(it.key())] = info;
   }
   return Status::ok();
@@ -152,7 +162,7 @@ Status parse_metrics_table(const std::string& path, const std::string& text, std
 
 struct Pending {
   Benchmark bench;
-  std::map<int, size_t> seen_index;          // repetition_index -> entry number
+  std::map<std::pair<int, int>, size_t> seen_index;  // (run_index, repetition_index) -> entry number
   std::vector<std::pair<std::string, const json*>> aggregates;  // aggregate_name -> entry
 };
 
@@ -203,6 +213,140 @@ std::vector<double> Benchmark::samples(const std::string& metric) const {
   return v;
 }
 
+std::vector<int> Benchmark::sample_runs(const std::string& metric) const {
+  std::vector<int> v;
+  for (const auto& r : repetitions)
+    if (metric == "real_time" || r.counters.count(metric)) v.push_back(r.run);
+  return v;
+}
+
+int ResultsFile::runs() const {
+  std::set<int> seen;
+  for (const auto& b : benchmarks)
+    for (const auto& r : b.repetitions) seen.insert(r.run);
+  return std::max<int>(1, static_cast<int>(seen.size()));
+}
+
+ResultsFile combine_runs(std::vector<ResultsFile> files) {
+  if (files.empty()) return {};
+  ResultsFile out = std::move(files.front());
+  int next_run = 0;
+  for (const auto& b : out.benchmarks)
+    for (const auto& r : b.repetitions) next_run = std::max(next_run, r.run + 1);
+  for (size_t f = 1; f < files.size(); ++f) {
+    ResultsFile& more = files[f];
+    out.path += " + " + more.path;
+    out.notes.insert(out.notes.end(), more.notes.begin(), more.notes.end());
+    for (const auto& [k, v] : more.metrics) out.metrics.emplace(k, v);
+    int top = next_run;
+    for (auto& b : more.benchmarks) {
+      for (auto& r : b.repetitions) {
+        r.run += next_run;
+        top = std::max(top, r.run + 1);
+      }
+      Benchmark* mine = nullptr;
+      for (auto& o : out.benchmarks)
+        if (o.name == b.name) mine = &o;
+      if (!mine) {
+        out.benchmarks.push_back(std::move(b));
+        continue;
+      }
+      if (!mine->error_message && b.error_message) mine->error_message = b.error_message;
+      if (!mine->skip_message && b.skip_message) mine->skip_message = b.skip_message;
+      mine->from_aggregates = mine->from_aggregates || b.from_aggregates;
+      for (auto& r : b.repetitions) mine->repetitions.push_back(std::move(r));
+    }
+    next_run = top;
+  }
+  if (files.size() > 1) out.context["rmapbench.runs"] = std::to_string(out.runs());
+  return out;
+}
+
+
+namespace {
+
+// "vmas:1000" -> {"vmas", 1000}; nullopt when not key:number.
+std::optional<std::pair<std::string, double>> numeric_component(const std::string& c) {
+  auto colon = c.find(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 >= c.size()) return std::nullopt;
+  const std::string v = c.substr(colon + 1);
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (end == v.c_str() || *end || !std::isfinite(x)) return std::nullopt;
+  return std::pair{c.substr(0, colon), x};
+}
+
+std::vector<std::string> split_name(const std::string& name) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  for (;;) {
+    auto slash = name.find('/', pos);
+    parts.push_back(name.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos));
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+void add_sweep_fits(ResultsFile& f) {
+  struct Point {
+    const Benchmark* b;
+    double x;
+  };
+  std::map<std::pair<std::string, std::string>, std::vector<Point>> families;  // (name with key:*, key)
+  for (const auto& b : f.benchmarks) {
+    if (!b.ran() || b.from_aggregates) continue;
+    auto parts = split_name(b.name);
+    for (size_t j = 0; j < parts.size(); ++j) {
+      auto kv = numeric_component(parts[j]);
+      if (!kv) continue;
+      std::string key;
+      for (size_t k = 0; k < parts.size(); ++k) key += (k ? "/" : "") + (k == j ? kv->first + ":*" : parts[k]);
+      families[{key, kv->first}].push_back({&b, kv->second});
+    }
+  }
+  std::vector<Benchmark> fits;
+  for (const auto& [id, points] : families) {
+    const auto& [family, key] = id;
+    std::set<double> xs;
+    for (const auto& p : points) xs.insert(p.x);
+    if (xs.size() < 3 || xs.size() != points.size()) continue;
+    // One fit per (run, repetition): the sizes ran interleaved, so repetition
+    // i of every size is about contemporaneous.
+    std::map<std::pair<int, int>, std::vector<std::pair<double, double>>> by_rep;
+    for (const auto& p : points)
+      for (const auto& r : p.b->repetitions) by_rep[{r.run, r.index}].push_back({p.x, r.real_time});
+    Benchmark slope, fixed;
+    slope.name = slope.raw_name = family + "/per_" + key;
+    fixed.name = fixed.raw_name = family + "/fixed";
+    slope.time_unit = fixed.time_unit = points.front().b->time_unit;
+    for (const auto& [rep, xy] : by_rep) {
+      if (xy.size() != points.size()) continue;
+      double mx = 0, my = 0;
+      for (const auto& [x, y] : xy) mx += x, my += y;
+      mx /= static_cast<double>(xy.size());
+      my /= static_cast<double>(xy.size());
+      double sxy = 0, sxx = 0;
+      for (const auto& [x, y] : xy) sxy += (x - mx) * (y - my), sxx += (x - mx) * (x - mx);
+      if (sxx <= 0) continue;
+      Repetition s, c;
+      s.run = c.run = rep.first;
+      s.index = c.index = rep.second;
+      s.iterations = c.iterations = 1;
+      s.real_time = sxy / sxx;
+      c.real_time = my - s.real_time * mx;
+      slope.repetitions.push_back(s);
+      fixed.repetitions.push_back(c);
+    }
+    if (slope.repetitions.empty()) continue;
+    fits.push_back(std::move(slope));
+    fits.push_back(std::move(fixed));
+  }
+  for (auto& b : fits) f.benchmarks.push_back(std::move(b));
+}
+
 const Benchmark* ResultsFile::find(const std::string& name) const {
   for (const auto& b : benchmarks)
     if (b.name == name) return &b;
@@ -222,6 +366,8 @@ MetricInfo ResultsFile::metric_info(const Benchmark& b, const std::string& metri
     // Google Benchmark's own rate counters: throughput, higher is better.
     info.better = Better::higher;
     info.unit = metric == "bytes_per_second" ? "B/s" : "items/s";
+  } else if (!metrics.empty() && metric != "real_time") {
+    info.role = MetricRole::diagnostic;  // a counter the file's table does not declare
   }
   if (metric == "real_time") info.unit = b.time_unit;
   return info;
@@ -460,9 +606,11 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
 
     Repetition rep;
     rep.index = int_field(e, "repetition_index", static_cast<int>(p.bench.repetitions.size()), where);
-    if (auto [sit, fresh] = p.seen_index.emplace(rep.index, i); !fresh)
-      return fail(fmt::format("duplicate benchmark '{}' repetition_index {} (benchmarks[{}] and benchmarks[{}])", key,
-                              rep.index, sit->second, i));
+    rep.run = int_field(e, "run_index", 0, where);
+    if (rep.run < 0) return fail(where + ": negative run_index");
+    if (auto [sit, fresh] = p.seen_index.emplace(std::pair{rep.run, rep.index}, i); !fresh)
+      return fail(fmt::format("duplicate benchmark '{}' {}repetition_index {} (benchmarks[{}] and benchmarks[{}])", key,
+                              rep.run ? fmt::format("run_index {} ", rep.run) : "", rep.index, sit->second, i));
     if (!e.contains("real_time") || !e["real_time"].is_number()) return fail(where + ": no numeric \"real_time\"");
     rep.real_time = e["real_time"].get<double>();
     rep.iterations = number_field(e, "iterations", 0.0, where);
@@ -475,7 +623,7 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
     Pending& p = pending[key];
     Benchmark& b = p.bench;
     std::sort(b.repetitions.begin(), b.repetitions.end(),
-              [](const Repetition& a, const Repetition& c) { return a.index < c.index; });
+              [](const Repetition& a, const Repetition& c) { return std::pair{a.run, a.index} < std::pair{c.run, c.index}; });
     if (b.repetitions.empty() && !b.skip_message && !b.error_message) {
       const json* pick = nullptr;
       for (const char* want : {"median", "mean"})

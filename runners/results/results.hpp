@@ -28,12 +28,17 @@ struct MetricInfo {
   Better better = Better::lower;
   MetricKind kind = MetricKind::statistical;
   std::string help;
+  // Primary metrics make the correction family and flag; diagnostic ones are
+  // shown and never gate. A table without roles (older files): real_time and
+  // object counts primary. No table at all (plain Google Benchmark): primary.
+  MetricRole role = MetricRole::primary;
   bool declared = false;  // false: not in the table, defaults were applied
 };
 
 // One repetition of one benchmark (an "iteration" entry of the file).
 struct Repetition {
   int index = 0;                         // repetition_index
+  int run = 0;                           // run_index: which separate process (rmapbench run --runs, or file of a side)
   double iterations = 0;
   double real_time = 0;                  // in the benchmark's time_unit
   std::map<std::string, double> counters;
@@ -59,6 +64,8 @@ struct Benchmark {
   std::vector<std::string> metric_names() const;
   // Values of `metric` over the repetitions that report it.
   std::vector<double> samples(const std::string& metric) const;
+  // The run of each of those samples (same order).
+  std::vector<int> sample_runs(const std::string& metric) const;
 };
 
 struct ResultsFile {
@@ -78,6 +85,8 @@ struct ResultsFile {
   std::string label() const;
   // Repetitions per benchmark: rmapbench.repetitions, else the most common count.
   int repetitions() const;
+  // Separate runs (processes) in this file: distinct run_index values.
+  int runs() const;
 };
 
 // Reads and validates a results file. Failures: unreadable, empty, not JSON,
@@ -95,6 +104,21 @@ Status check_time_units(const ResultsFile& base, const ResultsFile& next);
 // "fork_storm/x/vmas:1000": drops the components Google Benchmark adds on
 // its own, keeps the workload's (and threads:N).
 std::string benchmark_key(std::string_view run_name);
+
+// Several files of one side (each one or more separate runs) as one: their
+// benchmarks joined by name, every file's run indices shifted past the
+// previous files', the first file's context. A benchmark that failed or
+// skipped in any file keeps that message. One file: returned unchanged.
+ResultsFile combine_runs(std::vector<ResultsFile> files);
+
+// Per-unit cost from a sweep: for every family of benchmarks that differ only
+// in one numeric name component (vmas:1,64,1000; sharers; depth) with at
+// least 3 sizes, appends two benchmarks built from real_time - the fitted
+// slope "<family with key:*>/per_<key>" (time per unit) and the intercept
+// "<...>/fixed" - one least-squares fit per (run, repetition) over the sizes,
+// so they are compared like any benchmark.
+void add_sweep_fits(ResultsFile& f);
+
 
 // Inputs above this size are refused (README "Input limits"): results files
 // are a few MB; a bigger one, or a device like /dev/zero, is not one.

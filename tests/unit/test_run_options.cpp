@@ -11,10 +11,13 @@ using namespace rmapbench::cli;
 TEST(RunOptions, DefaultsFollowTheProfile) {
   RunOptions quick = parse_run_options({});
   EXPECT_EQ(quick.profile, Profile::quick);
-  EXPECT_EQ(quick.repetitions, 5);
+  EXPECT_EQ(quick.repetitions, 3);  // issue 10: 3 separate runs of 3 (was one run of 5)
+  EXPECT_EQ(quick.runs, 3);
+  EXPECT_FALSE(quick.keep_aslr);
   RunOptions full = parse_run_options({"--profile", "full"});
   EXPECT_EQ(full.profile, Profile::full);
   EXPECT_EQ(full.repetitions, 10);
+  EXPECT_EQ(full.runs, 1);
 }
 
 TEST(RunOptions, AcceptsBothSpellingsOfValues) {
@@ -91,4 +94,13 @@ TEST(RunOptions, ResultsFileNameIsSafe) {
   EXPECT_EQ(results_file_name("results", "box.example.org", "6.18.0-rc1+", "stock", Profile::quick, "20261129T120000Z"),
             "results/box-6.18.0-rc1_-stock-quick-20261129T120000Z.json");
   EXPECT_EQ(results_file_name("r", "", "6.1 x", "a b", Profile::full, "T"), "r/unknown-6.1_x-a_b-full-T.json");
+}
+
+TEST(RunOptions, RunsAndAslr) {
+  RunOptions o = parse_run_options({"--runs", "3", "--keep-aslr"});
+  EXPECT_EQ(o.runs, 3);
+  EXPECT_TRUE(o.keep_aslr);
+  EXPECT_EQ(parse_run_options({"--runs=2"}).runs, 2);
+  EXPECT_THROW(parse_run_options({"--runs", "0"}), std::invalid_argument);
+  EXPECT_THROW(parse_run_options({"--runs", "x"}), std::invalid_argument);
 }

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "runners/host/ksm_users.hpp"
 #include "benchmarks/mm/ksm.hpp"
 #include "benchmarks/mm/thp.hpp"
 
@@ -270,3 +271,38 @@ TEST(KsmRegion, VerifiesContentAndOwnWrites) {
 }
 
 }  // namespace
+
+TEST(KsmUsers, ParsesKsmStatOfEveryKernelVersion) {
+  using rmapbench::host::parse_ksm_stat;
+  auto s = parse_ksm_stat(
+      "ksm_rmap_items 4096\nksm_zero_pages 0\nksm_merging_pages 4095\nksm_process_profit 16000\n"
+      "ksm_merge_any: no\nksm_mergeable: yes\n");
+  EXPECT_EQ(s.rmap_items, 4096);
+  EXPECT_EQ(s.merging_pages, 4095);
+  EXPECT_FALSE(s.merge_any);
+  EXPECT_TRUE(s.mergeable);
+  EXPECT_TRUE(s.uses_ksm());
+  // 6.1: only the rmap items line.
+  auto old = parse_ksm_stat("ksm_rmap_items 0\n");
+  EXPECT_FALSE(old.uses_ksm());
+  // Opted in, nothing scanned yet: still a user.
+  EXPECT_TRUE(parse_ksm_stat("ksm_rmap_items 0\nksm_merging_pages 0\nksm_merge_any: yes\nksm_mergeable: no\n").uses_ksm());
+  EXPECT_FALSE(parse_ksm_stat("garbage\nksm_rmap_items x\n").uses_ksm());
+}
+
+TEST(KsmUsers, DescribesOthersAndNeverListsThisProcess) {
+  std::vector<rmapbench::host::KsmUser> users(7);
+  for (size_t i = 0; i < users.size(); ++i) {
+    users[i].pid = static_cast<pid_t>(100 + i);
+    users[i].comm = "qemu";
+    users[i].stat.rmap_items = 10;
+    users[i].stat.merging_pages = 5;
+  }
+  users[1].stat = {};
+  users[1].stat.mergeable = true;
+  const std::string d = rmapbench::host::describe_ksm_users(users, 5);
+  EXPECT_NE(d.find("qemu (pid 100: 5 pages merged, 10 tracked)"), std::string::npos) << d;
+  EXPECT_NE(d.find("pid 101: MADV_MERGEABLE, nothing merged yet"), std::string::npos) << d;
+  EXPECT_NE(d.find("and 2 more"), std::string::npos) << d;
+  for (const auto& u : rmapbench::host::other_ksm_users()) EXPECT_NE(u.pid, getpid());
+}
