@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/core.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -39,16 +40,37 @@ int64_t monotonic_ns() {
 
 namespace {
 
+// A write to a pipe whose reader died (an agent that exited) is an EPIPE
+// error for the caller, never a SIGPIPE that ends the whole process: the
+// signal is blocked around the write, and one it raised is consumed.
 bool write_all(int fd, const void* buf, size_t len) {
+  sigset_t pipe_only, old;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  sigset_t pending;
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
   const char* p = static_cast<const char*>(buf);
+  bool ok = true;
   while (len > 0) {
     ssize_t n = write(fd, p, len);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
     p += n;
     len -= static_cast<size_t>(n);
   }
-  return true;
+  if (!ok && errno == EPIPE && !was_pending) {
+    const int saved = errno;
+    const timespec zero{0, 0};
+    sigtimedwait(&pipe_only, nullptr, &zero);
+    errno = saved;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return ok;
 }
 
 // Returns bytes read; short only at EOF.
