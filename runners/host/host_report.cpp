@@ -133,7 +133,7 @@ std::vector<Warning> warnings(const HostFacts& h) {
   // Workloads the host cannot run.
   if (h.numa_nodes.size() == 1)
     warn("single NUMA node: migration workloads need >= 2 NUMA nodes",
-         "run them on a multi-node host, or in a QEMU guest with two or more -numa nodes (runners/qemu)");
+         "run them on a multi-node host, or in a QEMU guest: rmapbench qemu --numa 2 -- run");
   else if (h.numa_nodes.empty())
     warn("NUMA topology unknown (hwloc found no nodes): migration workloads will be skipped",
          "check that /sys/devices/system/node is present and hwloc works (lstopo)");

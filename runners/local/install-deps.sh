@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages rmapbench needs, only those missing.
 # Needs root (or sudo) when something is missing; does nothing otherwise.
+#   --qemu   also what the QEMU test hosts need (runners/qemu): QEMU,
+#            cpio, xz; the guest kernels and busybox are fetched by the
+#            runner itself with apt-get download, never installed.
 set -euo pipefail
 
 packages=(
@@ -10,6 +13,13 @@ packages=(
   gnuplot-nox util-linux
   clang libclang-rt-dev   # libFuzzer targets and the sanitizer build
 )
+
+for arg in "$@"; do
+  case $arg in
+    --qemu) packages+=(qemu-system-x86 cpio xz-utils) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (--qemu)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${packages[@]}"; do
