@@ -157,3 +157,32 @@ TEST(QemuGuest, InterruptedOrKilledRunnerLeavesNoQemuBehind) {
     EXPECT_EQ(guests_of(runner), 0) << "QEMU outlived its runner after signal " << sig;
   }
 }
+
+TEST(QemuAb, BadOptionsAreUsageErrors) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"ab"}, {"ab", "--base", "debian"}, {"ab", "--base", "debian", "--new", "/nonexistent/bzImage"},
+           {"ab", "--base", "debian", "--new", "debian", "--rounds", "0"},
+           {"ab", "--base", "debian", "--new", "debian", "--order", "random"}, {"ab", "--bogus"}}) {
+    auto r = run_rmapbench(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("rmapbench-ab: "), std::string::npos) << r.err;
+  }
+}
+
+// The same kernel on both sides, one tiny workload, two rounds (four boots
+// in the order A B B A): the runs come back, and the compare flags nothing.
+TEST(QemuAb, SameKernelOnBothSidesFlagsNothing) {
+  SKIP_WITHOUT_QEMU();
+  TempDir dir;
+  auto r = run_rmapbench({"ab", "--base", "debian", "--new", "debian", "--rounds", "2", "--numa", "1",
+                          "--out-dir", dir.path, "--", "--filter", "cow_after_fork/parent", "--repetitions", "3"},
+                         {}, 900);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  for (const char* f : {"/base-1.json", "/new-1.json", "/base-2.json", "/new-2.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir.path + f)) << f;
+  const auto first_new = r.err.find("boot 2/4: new");
+  const auto second_new = r.err.find("boot 3/4: new");
+  EXPECT_NE(first_new, std::string::npos) << r.err;
+  EXPECT_NE(second_new, std::string::npos) << "the order is A B B A: " << r.err;
+  EXPECT_EQ(r.out.find("REGRESSION"), std::string::npos) << r.out;
+}
