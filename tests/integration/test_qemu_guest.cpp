@@ -177,6 +177,7 @@ TEST(QemuAb, SameKernelOnBothSidesFlagsNothing) {
   auto r = run_rmapbench({"ab", "--base", "debian", "--new", "debian", "--rounds", "2", "--numa", "1",
                           "--out-dir", dir.path, "--", "--filter", "cow_after_fork/parent", "--repetitions", "3"},
                          {}, 900);
+  // Exit 0: compare flagged no regression (1 would be a flag, 2 a refusal).
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   for (const char* f : {"/base-1.json", "/new-1.json", "/base-2.json", "/new-2.json"})
     EXPECT_TRUE(std::filesystem::exists(dir.path + f)) << f;
@@ -184,5 +185,4 @@ TEST(QemuAb, SameKernelOnBothSidesFlagsNothing) {
   const auto second_new = r.err.find("boot 3/4: new");
   EXPECT_NE(first_new, std::string::npos) << r.err;
   EXPECT_NE(second_new, std::string::npos) << "the order is A B B A: " << r.err;
-  EXPECT_EQ(r.out.find("REGRESSION"), std::string::npos) << r.out;
 }
