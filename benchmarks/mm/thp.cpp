@@ -126,6 +126,22 @@ std::string effective_mode(const std::string& size_enabled, const std::string& t
 
 Result<std::vector<safety::KnobGuard>> allow_size(long kb, std::vector<std::string>* notes) {
   const std::vector<long> sizes = listed_sizes_kb();
+  // Kernels before 6.8 (5.15, 6.1, 6.6: most LTS hosts and Android GKI) have
+  // no per-size directories: PMD-size THPs are governed by the top-level
+  // `enabled` alone, and hpage_pmd_size says their size.
+  const long pmd_kb = static_cast<long>(pmd_size() / 1024);
+  if (sizes.empty() && pmd_kb > 0 && kb == pmd_kb) {
+    std::vector<safety::KnobGuard> guards;
+    const std::string top = std::string(kThpDir) + "/enabled";
+    auto top_enabled = safety::read_knob(top);
+    if (!top_enabled) return top_enabled.status();
+    if (*top_enabled == "always" || *top_enabled == "madvise") return guards;
+    auto g = safety::KnobGuard::set(top, "madvise");
+    if (!g) return g.status().context(fmt::format("cannot enable {} kB (PMD) THPs", kb));
+    if (notes) notes->push_back(fmt::format("transparent_hugepage/enabled set to madvise for the run (was {})", *top_enabled));
+    guards.push_back(std::move(*g));
+    return guards;
+  }
   if (std::find(sizes.begin(), sizes.end(), kb) == sizes.end()) {
     std::string listed;
     for (long s : sizes) listed += fmt::format("{}{}", listed.empty() ? "" : " ", s);

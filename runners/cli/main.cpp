@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   for (const auto& c : commands()) {
     if (c.name != name) continue;
-    if (wants_help(args)) {
+    // A command with no help text of its own (qemu) prints it itself.
+    if (wants_help(args) && !c.help.empty()) {
       fmt::print("{}", c.help);
       return kExitOk;
     }

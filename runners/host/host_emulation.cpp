@@ -118,8 +118,28 @@ EmulationClues gather_emulation_clues(std::string_view cpuinfo) {
   return c;
 }
 
+std::string accelerator_from_cmdline(std::string_view cmdline) {
+  for (auto word : sysfs::split_ws(cmdline)) {
+    constexpr std::string_view key = "rmapbench.accel=";
+    if (word.substr(0, key.size()) != key) continue;
+    std::string_view a = word.substr(key.size());
+    if (a == "tcg") return "qemu-tcg";
+    if (a == "kvm") return "kvm";
+  }
+  return {};
+}
+
 void probe_emulation(HostFacts& h, std::string_view cpuinfo) {
   auto v = classify_emulation(gather_emulation_clues(cpuinfo));
+  // The QEMU runner (runners/qemu) knows the accelerator it started the
+  // guest with and says so on the kernel command line: on arm64 nothing
+  // inside the guest tells TCG from KVM.
+  if (auto cmdline = sysfs::read_file("/proc/cmdline", 4096)) {
+    if (std::string a = accelerator_from_cmdline(*cmdline); !a.empty()) {
+      v.label = a;
+      v.evidence += "; kernel command line 'rmapbench.accel' (set by rmapbench qemu)";
+    }
+  }
   h.emulation = v.label;
   h.emulation_evidence = v.evidence;
 }

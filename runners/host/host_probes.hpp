@@ -50,6 +50,9 @@ struct EmulationVerdict {
 EmulationVerdict classify_emulation(const EmulationClues& c);
 EmulationClues gather_emulation_clues(std::string_view cpuinfo);
 void probe_emulation(HostFacts& h, std::string_view cpuinfo);
+// "qemu-tcg" / "kvm" from a kernel command line carrying rmapbench.accel=
+// (the QEMU runner's word for the accelerator it chose), else "".
+std::string accelerator_from_cmdline(std::string_view cmdline);
 
 // host_observability.cpp: perf events, tracefs, debugfs, lockdown, slab counters.
 void probe_observability(HostFacts& h);

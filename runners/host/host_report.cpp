@@ -89,6 +89,11 @@ std::vector<Warning> warnings(const HostFacts& h) {
   if (h.emulation == "qemu-tcg")
     warn("emulated host (qemu-tcg): timings are not performance figures",
          "use these results for coverage only; compare them only with other emulated runs");
+  else if (h.emulation == "qemu (accelerator unknown)")
+    warn("QEMU guest, accelerator unknown (on arm64 nothing inside tells TCG from KVM): if it is TCG, timings are "
+         "not performance figures",
+         "treat these results as emulated unless you know the guest runs under KVM; rmapbench qemu records the "
+         "accelerator itself");
   else if (!h.emulation.empty() && h.emulation != "none")
     warn("virtual machine (" + h.emulation + "): timings include virtualization overhead and vCPU scheduling noise",
          "take figures for posting on bare metal; compare only with runs on the same kind of VM");
@@ -139,7 +144,7 @@ std::vector<Warning> warnings(const HostFacts& h) {
   // Workloads the host cannot run.
   if (h.numa_nodes.size() == 1)
     warn("single NUMA node: migration workloads need >= 2 NUMA nodes",
-         "run them on a multi-node host, or in a QEMU guest with two or more -numa nodes (runners/qemu)");
+         "run them on a multi-node host, or in a QEMU guest: rmapbench qemu --numa 2 -- run");
   else if (h.numa_nodes.empty())
     warn("NUMA topology unknown (hwloc found no nodes): migration workloads will be skipped",
          "check that /sys/devices/system/node is present and hwloc works (lstopo)");

@@ -12,7 +12,9 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 jobs=$(nproc)
-runners/local/install-deps.sh
+# --qemu: the QemuGuest tests boot Debian's kernel under QEMU (runners/qemu);
+# --arm64: the cross-build and its tests.
+runners/local/install-deps.sh --qemu --arm64
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -71,9 +73,23 @@ step "tests under ASan+UBSan"
 # Fork-heavy workloads run at tiny sizes here; leaks in forked children that
 # _exit() are not leaks of the run. The CompareRealRun tests check the
 # statistics' power on real timings, which the sanitizer distorts: they run
-# in the normal stage above.
+# in the normal stage above, as do the QemuGuest tests (a sanitizer build
+# at emulated speed tests nothing more).
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  run_ctest asan build-asan '^CompareRealRun\.'
+  run_ctest asan build-asan '^(CompareRealRun|QemuGuest)\.'
 
 step "fuzzers (corpus replay, then fixed seeds: the same verdict for the same commit)"
 tests/fuzz/run-fuzzers.sh
+
+step "arm64: cross-build, the bundle, unit tests under qemu-user"
+runners/cross/build-arm64.sh --test
+
+step "arm64: the bundle in an arm64 guest with 2 NUMA nodes (QEMU TCG)"
+arm64_json=$(mktemp "${TMPDIR:-/tmp}/rmapbench-arm64-guest.XXXXXX.json")
+runners/qemu/rmapbench-qemu --arch arm64 --numa 2 --timeout 300 --out "$arm64_json" -- \
+  run --filter 'thp_split/debugfs/folio:2048kB/sharers:0$|fork_storm/fork_exit_wait/vmas:1$' --repetitions 1 --quiet
+for fact in '"arch": "aarch64"' '"numa_nodes": "2"' '"emulation": "qemu-tcg"' '"folio_split_us"'; do
+  grep -q "$fact" "$arm64_json" || { echo "test.sh: arm64 guest results lack $fact: $arm64_json" >&2; exit 1; }
+done
+rm -f "$arm64_json"
+echo "test.sh: arm64 guest: results back with aarch64, 2 NUMA nodes, TCG, and the debugfs THP split measured"

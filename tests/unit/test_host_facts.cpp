@@ -323,6 +323,21 @@ TEST(HostProbes, EmulationVerdicts) {
   EXPECT_EQ(probes::classify_emulation({}).label, "none");
 }
 
+TEST(HostProbes, AcceleratorFromTheQemuRunnersCommandLine) {
+  EXPECT_EQ(probes::accelerator_from_cmdline("console=ttyAMA0 rmapbench.accel=tcg quiet\n"), "qemu-tcg");
+  EXPECT_EQ(probes::accelerator_from_cmdline("rmapbench.accel=kvm"), "kvm");
+  EXPECT_EQ(probes::accelerator_from_cmdline("rmapbench.accel=hvf"), "");
+  EXPECT_EQ(probes::accelerator_from_cmdline("xrmapbench.accel=tcg"), "");
+  EXPECT_EQ(probes::accelerator_from_cmdline(""), "");
+}
+
+TEST(HostWarnings, UnknownQemuAcceleratorIsNamedAsPossibleEmulation) {
+  auto h = quiet_host();
+  h.emulation = "qemu (accelerator unknown)";
+  auto text = all_problems(warnings(h));
+  EXPECT_NE(text.find("if it is TCG, timings are not performance figures"), std::string::npos) << text;
+}
+
 TEST(HostProbes, LockdownVerdicts) {
   kernels::ConfigMap none_cfg;
   auto v = probes::lockdown_verdict(std::string("none [integrity] confidentiality\n"), "/sys/kernel/security/lockdown",
