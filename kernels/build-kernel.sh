@@ -144,6 +144,9 @@ info "configuring $kernelversion$localversion (x86_64_defconfig + kvm_guest.conf
 make "${make_args[@]}" x86_64_defconfig >/dev/null
 make "${make_args[@]}" kvm_guest.config >/dev/null
 (cd "$obj" && "$src/scripts/kconfig/merge_config.sh" -m -O "$obj" "$obj/.config" "${fragments[@]}" >/dev/null)
+# The release is named by variant and series hash, not by the git commit
+# the series made (that would change with every rebuild of the same series).
+"$src/scripts/config" --file "$obj/.config" --disable LOCALVERSION_AUTO
 make "${make_args[@]}" olddefconfig >/dev/null
 
 # Every option a fragment sets must survive olddefconfig.

@@ -238,8 +238,6 @@ int run_command(const std::vector<std::string>& args) {
   const std::string out = o.out.empty() ? default_out_path(facts, variant, o.profile) : o.out;
   if (Status s = check_output(out); s.failed()) return usage_error("run", s.message());
 
-  if (o.runs > 1) return run_several(o, args, out);
-
   // One run per host. The lock comes before any file is created: a run it
   // refuses touches nothing of the running one's. One of --runs K: the
   // parent holds the lock for all K.
@@ -256,6 +254,7 @@ int run_command(const std::vector<std::string>& args) {
 
   auto output = prepare_output(out);
   if (!output) return usage_error("run", output.status().message());
+  if (o.runs > 1) return run_several(o, args, *output);
   // With --out - the JSON is stdout; the summary goes to stderr instead.
   std::FILE* summary_to = output->kind() == results::OutputFile::Kind::standard_output ? stderr : stdout;
 

@@ -129,13 +129,9 @@ std::string merge_run_results(const std::vector<std::string>& texts, int first_i
   return merged.dump(2) + "\n";
 }
 
-int run_several(const RunOptions& o, const std::vector<std::string>& args, const std::string& out) {
-  auto lock = safety::RunLock::acquire(safety::current_command_line());
-  if (!lock) {
-    fmt::print(stderr, "rmapbench run: {}\n", lock.status().message());
-    return kExitUsage;
-  }
-  if (!lock->note().empty()) fmt::print(stderr, "note: {}\n", lock->note());
+int run_several(const RunOptions& o, const std::vector<std::string>& args, results::OutputFile& output) {
+  const std::string& out = output.path();
+  const bool json_on_stdout = output.kind() == results::OutputFile::Kind::standard_output;
   // The children's arguments: ours without --runs and --out.
   std::vector<std::string> base;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -190,6 +186,8 @@ int run_several(const RunOptions& o, const std::vector<std::string>& args, const
       // restores what it changed (the next run, or rmapbench restore).
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(127);
+      // With --out -, stdout carries the merged JSON alone.
+      if (json_on_stdout) dup2(STDERR_FILENO, STDOUT_FILENO);
       execv("/proc/self/exe", argv.data());
       _exit(127);
     }
@@ -234,11 +232,14 @@ int run_several(const RunOptions& o, const std::vector<std::string>& args, const
     j["context"]["rmapbench.complete"] = "false";
     merged = j.dump(2) + "\n";
   }
-  if (Status s = results::write_file_atomic(out, merged); s.failed()) {
-    fmt::print(stderr, "rmapbench run: {}\n", s.message());
+  Status written = output.write(merged);
+  if (!written.failed()) written = output.commit();
+  if (written.failed()) {
+    fmt::print(stderr, "rmapbench run: the results were not written: {}\n", written.message());
     return kExitUsage;
   }
-  fmt::print("\n{} separate runs merged (run_index 0..{}): {}\n", texts.size(), texts.size() - 1, out);
+  fmt::print(json_on_stdout ? stderr : stdout, "\n{} separate runs merged (run_index 0..{})\nresults: {}\n",
+             texts.size(), texts.size() - 1, out);
   if (g_signal) return kExitInterrupted;
   return worst;
 }

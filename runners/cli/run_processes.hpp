@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "runners/cli/run_options.hpp"
+#include "runners/results/atomic_file.hpp"
 
 namespace rmapbench::cli {
 
@@ -24,9 +25,11 @@ AslrState apply_aslr_policy(const RunOptions& o, const std::vector<std::string>&
 
 // --runs K (K > 1): runs K separate `rmapbench run` processes one after
 // another (each its own process, memory layout and interleaved repetitions),
-// under this process's run lock, then writes one result whose benchmarks
-// carry "run_index" 0..K-1. Exit status as `run`.
-int run_several(const RunOptions& o, const std::vector<std::string>& args, const std::string& out);
+// under the run lock the caller holds, then writes one result whose
+// benchmarks carry "run_index" 0..K-1 to `output` (prepared by the caller,
+// so an unwritable output is known before minutes of runs). Exit status as
+// `run`.
+int run_several(const RunOptions& o, const std::vector<std::string>& args, results::OutputFile& output);
 
 // The benchmarks of several single-run result files as one: every entry gets
 // "run_index" (its file's position plus `first_index`), the context is the

@@ -79,11 +79,11 @@ while kill -0 "$pid" 2>/dev/null; do
     timed_out=1
     say "watchdog: rmapbench still running after ${GUEST_TIMEOUT}s; its processes:"
     for p in /proc/[0-9]*; do
-      # By command line: the arm64 bundle runs through its loader, whose
-      # name is the process's comm.
-      cmd=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
-      case $cmd in
-        */opt/rmapbench/*)
+      # By executable: its comm and argv[0] vary (re-executed runs; the
+      # arm64 bundle runs through its own loader, under /opt/rmapbench too).
+      exe=$(readlink "$p/exe" 2>/dev/null) || continue
+      case $exe in
+        /opt/rmapbench/*)
           state=$(sed -n 's/^State:[[:space:]]*//p' "$p/status" 2>/dev/null)
           say "  pid ${p#/proc/} (rmapbench) state: $state, wchan: $(cat "$p/wchan" 2>/dev/null)"
           sed 's/^/      /' "$p/stack" 2>/dev/null > /dev/console
