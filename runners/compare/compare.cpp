@@ -200,6 +200,18 @@ std::string Comparison::test_description(bool brief) const {
       levels);
 }
 
+namespace {
+// Context keys that describe what a kernel can do, not a setting someone
+// chose: two kernel versions differ in them by nature (6.1 lists no mTHP
+// sizes, 6.12 lists eight). Shown with the CONFIG_ differences, never a
+// reason to refuse.
+bool kernel_capability(const std::string& key) { return key == "thp.mthp_sizes_kb" || key == "thp.hpage_pmd_size"; }
+
+// Firecracker runs on KVM: results recorded before the emulation probe used
+// only what every user can read said "firecracker" where it now says "kvm".
+std::string emulation_class(const std::string& e) { return e == "firecracker" ? "kvm" : e; }
+}  // namespace
+
 std::vector<Difference> incompatibilities(const results::ResultsFile& base, const results::ResultsFile& next) {
   std::vector<Difference> d;
   auto both = [&](const std::string& key, std::string& a, std::string& b) {
@@ -217,9 +229,10 @@ std::vector<Difference> incompatibilities(const results::ResultsFile& base, cons
     if (fa->mem_gib != fb->mem_gib)
       d.push_back({"host: memory", fmt::format("{} GiB", fa->mem_gib), fmt::format("{} GiB", fb->mem_gib)});
   }
-  if (both("emulation", a, b) && a != b) d.push_back({"emulation", a, b});
+  if (both("emulation", a, b) && emulation_class(a) != emulation_class(b)) d.push_back({"emulation", a, b});
   for (const auto& [key, value] : base.context) {
-    if (!(key.starts_with("thp.") || key.starts_with("ksm.")) || knob_is_statistic(key)) continue;
+    if (!(key.starts_with("thp.") || key.starts_with("ksm.")) || knob_is_statistic(key) || kernel_capability(key))
+      continue;
     auto it = next.context.find(key);
     if (it != next.context.end() && it->second != value) d.push_back({key, value, it->second});
   }
@@ -248,6 +261,12 @@ std::vector<Difference> config_differences(const results::ResultsFile& base, con
   for (const auto& k : keys) {
     std::string a = base.get(k, "not set"), b = next.get(k, "not set");
     if (a != b) d.push_back({k.substr(7), a, b});
+  }
+  for (const std::string k : {"thp.mthp_sizes_kb", "thp.hpage_pmd_size"}) {
+    std::string a = base.get(k, "unknown"), b = next.get(k, "unknown");
+    if (a.empty()) a = "none";
+    if (b.empty()) b = "none";
+    if (a != b) d.push_back({k, a, b});
   }
   return d;
 }

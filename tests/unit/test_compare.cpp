@@ -240,6 +240,40 @@ TEST(Compare, EmulatedVsNativeIsRefused) {
   EXPECT_NE(k.status().message().find("ksm.run: 0 vs 1"), std::string::npos);
 }
 
+// Issue 12: a 6.1 and a 6.12 guest were refused over "thp.mthp_sizes_kb:  vs
+// 8 16 32 ...": what a kernel can do is shown like its CONFIG_ options,
+// never refused; a knob someone set still is.
+TEST(Compare, KernelCapabilitiesAreShownNotRefused) {
+  auto old_kernel = host_context();
+  old_kernel["thp.mthp_sizes_kb"] = "";
+  auto new_kernel = host_context();
+  new_kernel["thp.mthp_sizes_kb"] = "16 32 64 128 256 512 1024 2048";
+  auto r = compare::compare(make_results("a.json", old_kernel, {{"x", around(10, 0.01), {}, ""}}),
+                            make_results("b.json", new_kernel, {{"x", around(10, 0.01), {}, ""}}), {});
+  ASSERT_TRUE(r) << r.status().message();
+  EXPECT_TRUE(r->incompatibilities.empty());
+  bool shown = false;
+  for (const auto& d : r->config_differences)
+    if (d.what == "thp.mthp_sizes_kb" && d.base == "none" && d.next == "16 32 64 128 256 512 1024 2048") shown = true;
+  EXPECT_TRUE(shown);
+}
+
+// Issue 14: root's older results say "firecracker" where every user's probe
+// now says "kvm" for the same VM.
+TEST(Compare, FirecrackerAndKvmAreTheSameVirtualization) {
+  auto fc = host_context();
+  fc["emulation"] = "firecracker";
+  auto kvm = host_context();
+  kvm["emulation"] = "kvm";
+  auto r = compare::compare(make_results("a.json", fc, {{"x", around(10, 0.01), {}, ""}}),
+                            make_results("b.json", kvm, {{"x", around(10, 0.01), {}, ""}}), {});
+  ASSERT_TRUE(r) << r.status().message();
+  auto tcg = host_context();
+  tcg["emulation"] = "qemu-tcg";
+  EXPECT_FALSE(compare::compare(make_results("a.json", kvm, {{"x", around(10, 0.01), {}, ""}}),
+                                make_results("b.json", tcg, {{"x", around(10, 0.01), {}, ""}}), {}));
+}
+
 TEST(Compare, MismatchedUnitsAreAnInputError) {
   auto r = compare::compare(load("base.json"), load("mismatched_units.json"), {});
   ASSERT_FALSE(r);
