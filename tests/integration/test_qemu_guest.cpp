@@ -75,7 +75,7 @@ TEST(QemuGuest, DebianKernelWithTwoNodesRunsTheDebugfsSplitAndBringsResultsBack)
   SKIP_WITHOUT_QEMU();
   TempDir dir;
   const std::string out = dir.path + "/guest.json";
-  auto r = run_rmapbench({"qemu", "--numa", "2", "--out", out, "--", "run", "--filter",
+  auto r = run_rmapbench({"qemu", "--numa", "2", "--timeout", "240", "--out", out, "--", "run", "--filter",
                           "thp_split/debugfs/folio:2048kB/sharers:0$|fork_storm/fork_exit_wait/vmas:1$|"
                           "ksm_merge/migrate/",
                           "--runs", "1", "--repetitions", "1", "--quiet"},
@@ -123,7 +123,8 @@ TEST(QemuGuest, BadOptionsAreUsageErrors) {
 TEST(QemuGuest, GuestPanicIsReportedWithTheConsoleTail) {
   SKIP_WITHOUT_QEMU();
   // A later rdinit= wins: the kernel finds no init and panics.
-  auto r = run_rmapbench({"qemu", "--numa", "1", "--append", "rdinit=/no-such-init", "--", "run"}, {}, 300);
+  auto r = run_rmapbench({"qemu", "--numa", "1", "--timeout", "240", "--append", "rdinit=/no-such-init", "--", "run"},
+                         {}, 400);
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("the guest kernel crashed: "), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Kernel panic"), std::string::npos) << r.err;
@@ -145,7 +146,8 @@ TEST(QemuGuest, WatchdogStopsAHungRunAndSaysWhatItWasDoing) {
 TEST(QemuGuest, InterruptedOrKilledRunnerLeavesNoQemuBehind) {
   SKIP_WITHOUT_QEMU();
   for (int sig : {SIGINT, SIGKILL}) {
-    pid_t runner = start_runner({"--numa", "1", "--", "run", "--filter", "fork_storm", "--repetitions", "100"});
+    pid_t runner =
+        start_runner({"--numa", "1", "--timeout", "240", "--", "run", "--filter", "fork_storm", "--repetitions", "100"});
     // Wait until its guest is up (the initramfs may be built first).
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (guests_of(runner) == 0 && std::chrono::steady_clock::now() < deadline)
@@ -179,9 +181,10 @@ TEST(QemuAb, BadOptionsAreUsageErrors) {
 TEST(QemuAb, SameKernelOnBothSidesFlagsNothing) {
   SKIP_WITHOUT_QEMU();
   TempDir dir;
-  auto r = run_rmapbench({"ab", "--base", "debian", "--new", "debian", "--rounds", "2", "--numa", "1",
-                          "--out-dir", dir.path, "--", "--filter", "cow_after_fork/parent", "--repetitions", "3"},
-                         {}, 900);
+  auto r = run_rmapbench({"ab", "--base", "debian", "--new", "debian", "--rounds", "2", "--numa", "1", "--timeout",
+                          "60", "--out-dir", dir.path, "--", "--filter", "cow_after_fork/parent", "--runs", "1",
+                          "--repetitions", "3"},
+                         {}, 580);
   // Exit 0: compare flagged no regression (1 would be a flag, 2 a refusal).
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   for (const char* f : {"/base-1.json", "/new-1.json", "/base-2.json", "/new-2.json"})
