@@ -41,8 +41,8 @@ Options:
   --filter RE          run only benchmarks whose name matches the regular
                        expression RE (POSIX extended, searched anywhere in the
                        name; a leading '-' excludes instead). Default: all.
-  --profile P          quick (default: small sizes, 3 separate runs of 3
-                       repetitions, about 3 minutes) or full (the whole
+  --profile P          quick (default: small sizes, 6 separate runs of 3
+                       repetitions, about 2 minutes) or full (the whole
                        sweep, one run of 10 repetitions).
   --repetitions N      repetitions per benchmark and run, interleaved in
                        random order (default: 3 quick, 10 full).
@@ -50,7 +50,7 @@ Options:
                        with its own memory layout and interleaved repetitions,
                        into one result (run_index per repetition). compare
                        then treats the run as the unit of replication.
-                       Default: 3 quick, 1 full.
+                       Default: 6 quick, 1 full.
   --keep-aslr          leave address-space randomization on. By default run
                        turns it off for its own process tree (personality
                        ADDR_NO_RANDOMIZE, one re-exec): a random layout per

@@ -115,14 +115,17 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
       throw std::invalid_argument(fmt::format("unknown option '{}'", a));
     }
   }
-  // Quick: 3 separate runs of 3 repetitions each (about 3 minutes on a quiet
+  // Quick: 6 separate runs of 3 repetitions each (about 2 minutes on a quiet
   // 2-CPU host). The run is the unit of replication: one run per side cannot
   // tell a change from the host's drift between runs (on the development host
-  // two A/A runs differed by 10-100%), so the quick profile compares 3 run
-  // medians per side (4 degrees of freedom, more with a noise profile). Full:
-  // one run of 10 (add --runs K for results you post).
+  // two A/A runs differed by 10-100%), so the quick profile compares run
+  // medians. With 3 runs per side (4 degrees of freedom) the t quantile at
+  // alpha/84 (the quick family) is about 9, and fork_exit_wait/vmas:1000
+  // could not see < 30-37%: a +30% kernel slowdown went unflagged. 6 runs
+  // (10 degrees of freedom, t about 5, and a smaller standard error) bring
+  // that to about 15%. Full: one run of 10 (add --runs K for results you post).
   if (o.repetitions == 0) o.repetitions = o.profile == Profile::quick ? 3 : 10;
-  if (o.runs == 0) o.runs = o.profile == Profile::quick ? 3 : 1;
+  if (o.runs == 0) o.runs = o.profile == Profile::quick ? 6 : 1;
   return o;
 }
 

@@ -311,7 +311,7 @@ std::string real_run(const TempDir& tmp, const std::string& name, const std::vec
   struct utsname u {};
   uname(&u);
   // One run (one process) that the tests split: --runs 1, since the quick
-  // profile became 3 separate runs (issue 10).
+  // profile became separate runs (issue 10).
   std::vector<std::string> argv = {"setarch", u.machine, "-R", RMAPBENCH_BINARY, "run", "--quiet", "--runs", "1", "--out", out};
   argv.insert(argv.end(), extra.begin(), extra.end());
   Outcome o = rmapbench::testing::run_command(argv, {}, 120);

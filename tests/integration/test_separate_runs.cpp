@@ -134,44 +134,79 @@ TEST(SeparateRuns, AaOfTwoDefaultQuickRunsFlagsNothing) {
   EXPECT_EQ(o.exit_code, 0) << text;
 }
 
-// 1050 instead of 1000 faulted VMAs per fork (about 50 x 2.5 us more kernel
-// work, some 4-5% of fork+exit+wait), base and new as separate processes,
-// with the host's noise profile from a calibration of 3 runs. Where the
-// profile says such a change is detectable, it must be flagged; where it is
-// not, the row must say what it could not see - and never call it an
-// improvement.
-TEST(SeparateRuns, KnownExtraWorkIsFlaggedWhenDetectableElseSaysWhatItCouldNotSee) {
-  TempDir tmp;
+// Base forks with 1000 faulted VMAs, new with 1000 + extra: a known amount of
+// extra kernel work in anon_vma_fork/unlink_anon_vmas, base and new as
+// separate default quick runs (6 runs of 3), compared under the host's noise
+// profile from a calibration of 3 runs. new's results are renamed to base's
+// benchmark name, as a patched kernel's would carry it.
+namespace {
+
+struct KnownExtraWork {
+  json row;          // real_time of fork_storm/fork_exit_wait/vmas:1000
+  std::string text;  // the comparison as a user reads it
+};
+
+KnownExtraWork compare_with_extra_vmas(const TempDir& tmp, int extra_vmas) {
   const std::string dir = tmp.path + "/baselines";
   const std::string filter = "^fork_storm/fork_exit_wait/vmas:";
   Outcome cal = run_waiting({"calibrate", "--runs", "3", "--dir", dir, "--quiet", "--filter", filter, "--sweep",
                              "vmas=1000"});
-  ASSERT_EQ(cal.exit_code, 0) << describe(cal);
-  std::printf("%s\n", cal.out.c_str());
+  EXPECT_EQ(cal.exit_code, 0) << describe(cal);
+  if (cal.exit_code != 0) return {};
   const std::string a = tmp.path + "/a.json", b = tmp.path + "/b.json";
-  Outcome ra = run_waiting({"run", "--quiet", "--filter", filter, "--sweep", "vmas=1000", "--out", a});
-  ASSERT_EQ(ra.exit_code, 0) << describe(ra);
-  Outcome rb = run_waiting({"run", "--quiet", "--filter", filter, "--sweep", "vmas=1050", "--out", b});
-  ASSERT_EQ(rb.exit_code, 0) << describe(rb);
+  const std::string new_vmas = std::to_string(1000 + extra_vmas);
+  for (const auto& [out, vmas] : {std::pair{a, std::string("1000")}, {b, new_vmas}}) {
+    Outcome o = run_waiting({"run", "--quiet", "--filter", filter, "--sweep", "vmas=" + vmas, "--out", out});
+    EXPECT_EQ(o.exit_code, 0) << describe(o);
+    if (o.exit_code != 0) return {};
+  }
   {
-    // The same benchmark name on both sides: new did 50 more VMAs of work.
-    const std::string renamed = replace_all(read_file(b), "vmas:1050", "vmas:1000");
+    const std::string renamed = replace_all(read_file(b), "vmas:" + new_vmas, "vmas:1000");
     std::ofstream f(b, std::ios::trunc);
     f << renamed;
   }
-  Outcome o = run_rmapbench({"compare", a, b, "--format", "json"}, {"RMAPBENCH_BASELINE_DIR=" + dir});
-  ASSERT_NE(o.exit_code, 2) << describe(o);
-  const json row = real_time_row(json::parse(o.out), "fork_storm/fork_exit_wait/vmas:1000");
-  ASSERT_TRUE(row.is_object()) << o.out;
-  const std::string text = run_rmapbench({"compare", a, b}, {"RMAPBENCH_BASELINE_DIR=" + dir}).out;
-  ASSERT_TRUE(row["run_test"].is_object()) << "the noise profile was not used\n" << text;
-  const double detectable = row["detectable_pct"].get<double>(), change = row["change_pct"].get<double>();
-  std::printf("vmas 1000 -> 1050: change %+.1f%%, detectable %.1f%%, verdict %s\n", change, detectable,
-              row["verdict"].get<std::string>().c_str());
-  EXPECT_NE(row["verdict"], "improvement") << text;
+  const std::vector<std::string> env{"RMAPBENCH_BASELINE_DIR=" + dir};
+  Outcome o = run_rmapbench({"compare", a, b, "--format", "json"}, env);
+  EXPECT_NE(o.exit_code, 2) << describe(o);
+  if (o.exit_code == 2) return {};
+  KnownExtraWork k{real_time_row(json::parse(o.out), "fork_storm/fork_exit_wait/vmas:1000"),
+                   run_rmapbench({"compare", a, b}, env).out};
+  if (k.row.is_object())
+    std::printf("vmas 1000 -> %s: change %+.1f%%, could see >= %.1f%%, verdict %s\n", new_vmas.c_str(),
+                k.row.value("change_pct", 0.0), k.row.value("detectable_pct", 0.0),
+                k.row.value("verdict", "").c_str());
+  return k;
+}
+
+}  // namespace
+
+// 1050 instead of 1000 (about 50 x 2.5 us more kernel work, some 4-5% of
+// fork+exit+wait). Where the profile says such a change is detectable, it
+// must be flagged; where it is not, the row must say what it could not see -
+// and never call it an improvement.
+TEST(SeparateRuns, KnownExtraWorkIsFlaggedWhenDetectableElseSaysWhatItCouldNotSee) {
+  TempDir tmp;
+  const KnownExtraWork k = compare_with_extra_vmas(tmp, 50);
+  ASSERT_TRUE(k.row.is_object()) << k.text;
+  ASSERT_TRUE(k.row["run_test"].is_object()) << "the noise profile was not used\n" << k.text;
+  const double detectable = k.row["detectable_pct"].get<double>();
+  EXPECT_NE(k.row["verdict"], "improvement") << k.text;
   if (detectable < 3.0) {
-    EXPECT_EQ(row["verdict"], "regression") << "the profile says a 3% change is detectable\n" << text;
-  } else if (row["verdict"] == "no change" || row["verdict"] == "noisy") {
-    EXPECT_NE(row["reason"].get<std::string>().find("could not see < "), std::string::npos) << text;
+    EXPECT_EQ(k.row["verdict"], "regression") << "the profile says a 3% change is detectable\n" << k.text;
+  } else if (k.row["verdict"] == "no change" || k.row["verdict"] == "noisy") {
+    EXPECT_NE(k.row["reason"].get<std::string>().find("could not see < "), std::string::npos) << k.text;
   }
+}
+
+// The quick profile must flag a large real slowdown (issue 10: with 3 runs per
+// side it could not see < 30-37% here, and a +26-31% kernel slowdown of fork
+// went unflagged). 1400 instead of 1000 VMAs is some +35% of fork+exit+wait.
+// No escape for a noisy host: a quick profile that cannot see this is a
+// failure of the quick profile.
+TEST(SeparateRuns, QuickProfileFlagsALargeKnownSlowdown) {
+  TempDir tmp;
+  const KnownExtraWork k = compare_with_extra_vmas(tmp, 400);
+  ASSERT_TRUE(k.row.is_object()) << k.text;
+  EXPECT_EQ(k.row["verdict"], "regression") << k.text;
+  EXPECT_LT(k.row["detectable_pct"].get<double>(), 30.0) << k.text;
 }

@@ -11,8 +11,8 @@ using namespace rmapbench::cli;
 TEST(RunOptions, DefaultsFollowTheProfile) {
   RunOptions quick = parse_run_options({});
   EXPECT_EQ(quick.profile, Profile::quick);
-  EXPECT_EQ(quick.repetitions, 3);  // issue 10: 3 separate runs of 3 (was one run of 5)
-  EXPECT_EQ(quick.runs, 3);
+  EXPECT_EQ(quick.repetitions, 3);  // issue 10: 6 separate runs of 3 (was one run of 5)
+  EXPECT_EQ(quick.runs, 6);
   EXPECT_FALSE(quick.keep_aslr);
   RunOptions full = parse_run_options({"--profile", "full"});
   EXPECT_EQ(full.profile, Profile::full);
