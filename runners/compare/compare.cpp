@@ -178,7 +178,8 @@ std::string Comparison::test_description(bool brief) const {
       runs_base > 1 || runs_next > 1 || !options.noise.empty()
           ? fmt::format("; runs are the unit: {} vs {} run(s), run medians compared (t on logs, between-run spread "
                         "pooled{}), one run per side without a profile by its repetitions",
-                        runs_base, runs_next, options.noise.empty() ? "" : ", host noise profile as floor")
+                        runs_base, runs_next,
+                        options.noise.empty() ? "" : " with the host noise profile's by degrees of freedom; the profile is the floor of the drift")
           : "";
   if (brief)
     return fmt::format(

@@ -63,7 +63,7 @@ json metric_json(const MetricRow& m) {
   if (m.runs_test) {
     const auto& t = *m.runs_test;
     j["run_test"] = {{"runs_base", t.runs_base}, {"runs_new", t.runs_next}, {"log_ratio", num(t.log_ratio)},
-                     {"sd_between", num(t.sd_between)}, {"sd_observed", num(t.sd_observed)}, {"df", num(t.df)},
+                     {"sd_between", num(t.sd_between)}, {"sd_pooled", num(t.sd_pooled)}, {"sd_observed", num(t.sd_observed)}, {"df", num(t.df)},
                      {"t", num(t.t)}, {"p", num(t.p_two_sided)}, {"floor_applied", t.floor_applied}};
   } else {
     j["run_test"] = nullptr;

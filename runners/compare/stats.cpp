@@ -380,22 +380,23 @@ std::optional<RunLevelTest> run_level_test(const std::vector<double>& base, cons
   const bool have_profile = profile_sd > 0 && profile_df > 0;
   if (df_obs >= 1) r.sd_observed = std::sqrt(ss / df_obs);
   if (df_obs >= 1 && have_profile) {
-    // Both estimate the host's between-run spread: pooled, never below the profile.
-    const double pooled = std::sqrt((ss + profile_df * profile_sd * profile_sd) / (df_obs + profile_df));
-    r.sd_between = std::max(pooled, profile_sd);
+    // Both estimate the host's between-run spread: pooled for the standard
+    // error; the drift below which nothing is flagged never below the profile.
+    r.sd_pooled = std::sqrt((ss + profile_df * profile_sd * profile_sd) / (df_obs + profile_df));
+    r.sd_between = std::max(r.sd_pooled, profile_sd);
     r.floor_applied = r.sd_observed < profile_sd;
     r.df = df_obs + profile_df;
   } else if (df_obs >= 1) {
-    r.sd_between = r.sd_observed;
+    r.sd_between = r.sd_pooled = r.sd_observed;
     r.df = df_obs;
   } else if (have_profile) {
-    r.sd_between = profile_sd;
+    r.sd_between = r.sd_pooled = profile_sd;
     r.floor_applied = true;
     r.df = profile_df;
   } else {
     return std::nullopt;
   }
-  r.se = r.sd_between * std::sqrt(1.0 / static_cast<double>(lb.size()) + 1.0 / static_cast<double>(ln.size()));
+  r.se = r.sd_pooled * std::sqrt(1.0 / static_cast<double>(lb.size()) + 1.0 / static_cast<double>(ln.size()));
   if (r.se <= 0) {
     // Identical run medians everywhere: no spread to scale by.
     r.t = r.log_ratio == 0 ? 0 : std::copysign(std::numeric_limits<double>::infinity(), r.log_ratio);

@@ -108,7 +108,14 @@ double normal_quantile(double p);
 struct RunLevelTest {
   int runs_base = 0, runs_next = 0;
   double log_ratio = 0;     // d
-  double sd_between = 0;    // used (log scale)
+  // The host's between-run drift (log scale): never below the profile's. A
+  // change inside it is not flagged, and no row claims to see below it.
+  double sd_between = 0;
+  // What the standard error uses: these runs' spread pooled with the
+  // profile's, each weighted by its degrees of freedom. Both estimate the
+  // same spread of run medians, and a 5-run calibration's estimate is itself
+  // uncertain (4 df), so neither is taken alone.
+  double sd_pooled = 0;
   double sd_observed = std::numeric_limits<double>::quiet_NaN();  // pooled from these runs (NaN: one run per side)
   double df = 0;
   double se = 0;            // of d
