@@ -164,6 +164,7 @@ struct Pending {
   Benchmark bench;
   std::map<std::pair<int, int>, size_t> seen_index;  // (run_index, repetition_index) -> entry number
   std::vector<std::pair<std::string, const json*>> aggregates;  // aggregate_name -> entry
+  std::set<int> skipped_runs;  // run_index of the entries that say "skipped: ..."
 };
 
 }  // namespace
@@ -596,6 +597,7 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
     if (!message.empty() || error_flag) {
       if (message.starts_with(kSkipPrefix)) {
         p.bench.skip_message = message;
+        p.skipped_runs.insert(int_field(e, "run_index", 0, where));
       } else if (message.starts_with(kErrorPrefix) || error_flag) {
         p.bench.error_message = message.empty() ? "error: (no message)" : message;
       } else {
@@ -641,6 +643,18 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
       b.aggregate_of = int_field(*pick, "repetitions", 0, "benchmark '" + key + "'");
       rf.notes.push_back(fmt::format("{}: '{}' has only aggregates; its {} is used as a single sample", path, key,
                                      text_field(*pick, "aggregate_name", "median", "benchmark '" + key + "'")));
+    }
+    // A benchmark the host let run in some of a result's runs and not in
+    // others (a knob KSM refused for a while, say) is compared on the runs
+    // that measured it, rather than turning into "only in base" in every
+    // comparison. A failure is never treated so: one failed repetition fails
+    // the benchmark.
+    if (b.skip_message && !b.error_message && !b.repetitions.empty()) {
+      std::set<int> measured;
+      for (const auto& r : b.repetitions) measured.insert(r.run);
+      rf.notes.push_back(fmt::format("{}: '{}' was skipped in {} run(s) and measured in {}; compared on those ({})", path,
+                                     key, p.skipped_runs.size(), measured.size(), *b.skip_message));
+      b.skip_message.reset();
     }
     if (b.ran()) {
       for (const auto& m : b.metric_names())

@@ -163,6 +163,38 @@ TEST(ResultsLoader, SkipsAndErrorsByPrefix) {
   EXPECT_EQ(*r18->find("x")->skip_message, "no NUMA");
 }
 
+// Issue 10: a skip that comes and goes between the runs of one result (KSM
+// refusing max_page_sharing for a while) must not turn the benchmark into
+// "only in base"; a failure in any run still fails it.
+TEST(ResultsLoader, SkippedInSomeRunsIsComparedOnTheOthersButAFailureNeverIs) {
+  auto entry = [](const std::string& name, int run, const std::string& message, double t) {
+    nlohmann::json e = {{"name", name}, {"run_type", "iteration"}, {"repetitions", 1}, {"repetition_index", 0},
+                        {"run_index", run}, {"real_time", t}, {"time_unit", "us"}};
+    if (!message.empty()) {
+      e["error_occurred"] = true;
+      e["error_message"] = message;
+    }
+    return e;
+  };
+  nlohmann::json j = {{"context", nlohmann::json::object()},
+                      {"benchmarks",
+                       {entry("k", 0, "", 10), entry("k", 1, "skipped: KSM busy", 0), entry("k", 2, "", 11),
+                        entry("f", 0, "", 10), entry("f", 1, "error: lost a mapping", 0), entry("f", 2, "", 11)}}};
+  auto r = results::parse_results(j.dump(), "partial.json");
+  ASSERT_TRUE(r) << r.status().message();
+  const results::Benchmark* k = r->find("k");
+  ASSERT_NE(k, nullptr);
+  EXPECT_TRUE(k->ran());
+  EXPECT_EQ(k->samples("real_time").size(), 2u);
+  bool noted = false;
+  for (const auto& n : r->notes) noted |= n.find("'k' was skipped in 1 run(s) and measured in 2") != std::string::npos;
+  EXPECT_TRUE(noted);
+  const results::Benchmark* f = r->find("f");
+  ASSERT_NE(f, nullptr);
+  EXPECT_FALSE(f->ran());
+  EXPECT_EQ(*f->error_message, "error: lost a mapping");
+}
+
 TEST(ResultsLoader, AggregatesOnlyAreAFallback) {
   auto r = results::parse_results(R"({"context": {}, "benchmarks": [
     {"name": "a_mean", "run_name": "a", "run_type": "aggregate", "repetitions": 7, "aggregate_name": "mean",
