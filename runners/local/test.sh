@@ -77,7 +77,7 @@ step "tests under ASan+UBSan"
 # they run in the normal stage above, as do the QemuGuest and QemuAb tests
 # (a sanitizer build at emulated speed tests nothing more).
 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  run_ctest asan build-asan '^(CompareRealRun\.|SeparateRuns\.(AaOf|KnownExtraWork)|QemuGuest\.|QemuAb\.)'
+  run_ctest asan build-asan '^(CompareRealRun\.|SeparateRuns\.(AaOf|KnownExtraWork|QuickProfileFlags)|QemuGuest\.|QemuAb\.)'
 
 step "fuzzers (corpus replay, then fixed seeds: the same verdict for the same commit)"
 tests/fuzz/run-fuzzers.sh
