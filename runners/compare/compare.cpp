@@ -672,6 +672,10 @@ Result<Comparison> compare(const results::ResultsFile& base_in, const results::R
     b.verdict = pick->verdict;
     b.reason = pick->metric + ": " + pick->reason;
     if (pick->verdict == Verdict::only_in_base || pick->verdict == Verdict::only_in_new) b.verdict = Verdict::noisy;
+    // A benchmark with no primary metric (a sweep's fixed part) is shown
+    // with its change, but a diagnostic row alone never gates.
+    if (!pick->primary && (b.verdict == Verdict::regression || b.verdict == Verdict::improvement))
+      b.verdict = Verdict::no_change;
   }
   if (c.comparisons > 0 && best_reachable > options.alpha / static_cast<double>(c.comparisons))
     c.notes.push_back(fmt::format("with these repetition counts the smallest possible p is {:.2g}, above alpha/m = "

@@ -416,3 +416,20 @@ TEST(SweepFits, SlopeAndFixedPartAreComparedLikeAnyBenchmark) {
   EXPECT_EQ(row(aa, "fork_storm/fork_exit_wait/vmas:*/per_vmas", "real_time").verdict, Verdict::no_change);
   EXPECT_FALSE(aa.regressed());
 }
+
+// Two separate full-profile runs of fork_storm/fork_exit_wait on one kernel,
+// recorded on this project's 2-CPU VM at a load average of 10 (builds
+// running). The sweep's fixed part (a diagnostic row) read +298%, p 0.041,
+// and made `compare` exit 1 although no primary metric regressed: a
+// benchmark whose metrics are all diagnostic must never gate.
+TEST(Compare, ABenchmarkOfDiagnosticRowsOnlyNeverCountsAsARegression) {
+  auto c = run(load("full_aa_busy_base.json"), load("full_aa_busy_new.json"));
+  const compare::BenchmarkRow* fixed = nullptr;
+  for (const auto& b : c.benchmarks)
+    if (b.name == "fork_storm/fork_exit_wait/vmas:*/fixed") fixed = &b;
+  ASSERT_NE(fixed, nullptr);
+  ASSERT_FALSE(fixed->metrics.empty());
+  EXPECT_EQ(fixed->metrics.front().verdict, compare::Verdict::regression) << "the fixture no longer shows the case";
+  EXPECT_NE(fixed->verdict, compare::Verdict::regression) << fixed->reason;
+  EXPECT_EQ(c.count(compare::Verdict::regression), 0u);
+}
