@@ -14,8 +14,8 @@
 #include <gtest/gtest.h>
 
 #include "test_support.hpp"
-#include "runners/safety/children.hpp"
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/knob_guard.hpp"
 
 using namespace rmapbench;
 using namespace rmapbench::safety;

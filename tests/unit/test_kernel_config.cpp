@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "test_support.hpp"
-#include "kernels/kernel_config.hpp"
-#include "kernels/variant.hpp"
+#include "kernels/config/kernel_config.hpp"
+#include "kernels/config/variant.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench::kernels;

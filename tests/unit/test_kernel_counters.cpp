@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "test_support.hpp"
-#include "benchmarks/mm/kernel_counters.hpp"
-#include "benchmarks/mm/perf_events.hpp"
+#include "kernels/procfs/kernel_counters.hpp"
+#include "kernels/perf/perf_events.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench;

@@ -1,4 +1,4 @@
-#include "runners/compare/subprocess.hpp"
+#include "kernels/process/subprocess.hpp"
 
 #include <fcntl.h>
 #include <sys/wait.h>

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "benchmarks/mm/kernel_counters.hpp"
-#include "runners/host/host_probes.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/kernel_counters.hpp"
+#include "kernels/host/host_probes.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::host::probes {
 

@@ -1,4 +1,4 @@
-#include "runners/safety/run_lock.hpp"
+#include "kernels/safety/run_lock.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,8 +12,8 @@
 
 #include <fmt/core.h>
 
-#include "runners/safety/children.hpp"
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/knob_guard.hpp"
 
 namespace rmapbench::safety {
 

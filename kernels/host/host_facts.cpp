@@ -1,14 +1,14 @@
-#include "runners/host/host_facts.hpp"
+#include "kernels/host/host_facts.hpp"
 
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 
-#include "kernels/kernel_config.hpp"
-#include "kernels/variant.hpp"
-#include "runners/host/host_probes.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/config/kernel_config.hpp"
+#include "kernels/config/variant.hpp"
+#include "kernels/host/host_probes.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::host {
 

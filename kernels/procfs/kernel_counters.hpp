@@ -1,17 +1,13 @@
 // Kernel counters the workloads read before and after a timed operation:
 // slab objects (anon_vma, anon_vma_chain, vm_area_struct), /proc/vmstat and
 // /proc/meminfo. The parsers are pure so tests can feed them fixtures.
-//
-// Implemented in runners/host/kernel_counters.cpp: host probing
-// (rmapbench_host, linked after rmapbench_mm) uses these too, so the code must
-// live in the library below both.
 #pragma once
 
 #include <map>
 #include <string>
 #include <string_view>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::mm {
 

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
-#include "runners/host/host_probes.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/host/host_probes.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

@@ -1,8 +1,5 @@
 // Small-text helpers for procfs/sysfs: read a file, trim, pick the active
 // choice out of "always [madvise] never".
-//
-// Header-only on purpose: kernels/ (rmapbench_kernels) uses these too, and it
-// is linked after rmapbench_host, so it cannot call into a host .cpp.
 #pragma once
 
 #include <fcntl.h>
@@ -15,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::sysfs {
 

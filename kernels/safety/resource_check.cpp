@@ -1,4 +1,4 @@
-#include "runners/safety/resource_check.hpp"
+#include "kernels/safety/resource_check.hpp"
 
 #include <sys/resource.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::kernels {
 

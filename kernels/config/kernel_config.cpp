@@ -1,9 +1,9 @@
-#include "kernels/kernel_config.hpp"
+#include "kernels/config/kernel_config.hpp"
 
 #include <sys/utsname.h>
 #include <zlib.h>
 
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::kernels {
 

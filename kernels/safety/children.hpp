@@ -22,7 +22,7 @@
 #include <string>
 #include <thread>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::safety {
 

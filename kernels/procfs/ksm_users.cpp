@@ -1,4 +1,4 @@
-#include "runners/host/ksm_users.hpp"
+#include "kernels/procfs/ksm_users.hpp"
 
 #include <dirent.h>
 #include <fmt/core.h>
@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::host {
 

@@ -1,6 +1,6 @@
-#include "runners/safety/children.hpp"
-#include "runners/safety/signal_safe_format.hpp"
-#include "runners/safety/knob_guard.hpp"  // interrupt_signal
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/signal_safe_format.hpp"
+#include "kernels/safety/knob_guard.hpp"  // interrupt_signal
 
 #include <fcntl.h>
 #include <poll.h>

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::safety {
 

@@ -1,8 +1,8 @@
-#include "kernels/variant.hpp"
+#include "kernels/config/variant.hpp"
 
 #include <unistd.h>
 
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::kernels {
 

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <set>
 
-#include "runners/host/host_probes.hpp"
-#include "runners/host/ksm_users.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/host/host_probes.hpp"
+#include "kernels/procfs/ksm_users.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::host::probes {
 

@@ -12,7 +12,7 @@
 #include <optional>
 #include <string>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::safety {
 

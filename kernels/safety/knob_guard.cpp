@@ -7,8 +7,8 @@
 // journal entry (rewrite to a temp file + rename, fsync'd).
 // A crash anywhere leaves the journal holding every knob that may differ
 // from its original; restoring twice is harmless.
-#include "runners/safety/knob_guard.hpp"
-#include "runners/safety/signal_safe_format.hpp"
+#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/signal_safe_format.hpp"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -31,7 +31,7 @@
 
 #include <fmt/core.h>
 
-#include "runners/safety/children.hpp"
+#include "kernels/safety/children.hpp"
 
 namespace rmapbench::safety {
 

@@ -1,5 +1,5 @@
-// Implements benchmarks/mm/perf_events.hpp (see there for why it lives here).
-#include "benchmarks/mm/perf_events.hpp"
+// Implements kernels/perf/perf_events.hpp (see there for why it lives here).
+#include "kernels/perf/perf_events.hpp"
 
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -8,7 +8,7 @@
 
 #include <utility>
 
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::perf {
 

@@ -7,9 +7,9 @@
 #include <string_view>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
-#include "kernels/kernel_config.hpp"
-#include "runners/host/host_facts.hpp"
+#include "kernels/status.hpp"
+#include "kernels/config/kernel_config.hpp"
+#include "kernels/host/host_facts.hpp"
 
 namespace rmapbench::host::probes {
 

@@ -1,5 +1,5 @@
-// Implements benchmarks/mm/kernel_counters.hpp (see there for why it lives here).
-#include "benchmarks/mm/kernel_counters.hpp"
+// Implements kernels/procfs/kernel_counters.hpp (see there for why it lives here).
+#include "kernels/procfs/kernel_counters.hpp"
 
 #include <dirent.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include <climits>
 #include <vector>
 
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::mm {
 

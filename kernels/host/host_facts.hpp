@@ -1,7 +1,7 @@
-// What this host is and can do: probed once per process, recorded in every
-// result's context, printed by `rmapbench doctor`, and queried by workload
-// requirements. Probing never fails: an unreadable fact is recorded as
-// "unknown (<reason>)".
+// What this host is and can do: probed once per process, queried by workload
+// requirements, and reported (results context, `rmapbench doctor`) by
+// runners/host/host_report.hpp. Probing never fails: an unreadable fact is
+// recorded as "unknown (<reason>)".
 #pragma once
 
 #include <map>
@@ -10,17 +10,6 @@
 #include <vector>
 
 namespace rmapbench::host {
-
-struct Fact {
-  std::string key;    // stable, snake_case: "kernel_release", "numa_nodes", "config.CONFIG_KSM"
-  std::string value;
-};
-
-struct Warning {
-  std::string problem;  // "cpufreq governor is 'powersave'"
-  std::string fix;      // "cpupower frequency-set -g performance"
-  bool mild = false;    // worth knowing, but results stay usable (e.g. ASLR on)
-};
 
 struct NumaNode {
   int id = 0;
@@ -67,11 +56,6 @@ struct HostFacts {
 // Probed on first call, cached for the process.
 const HostFacts& facts();
 HostFacts probe();
-
-// Flat key/value list for the results JSON "context" and `doctor`.
-std::vector<Fact> context(const HostFacts& h);
-// Things that make results unstable or a workload impossible, each with its fix.
-std::vector<Warning> warnings(const HostFacts& h);
 
 // Convenience queries for workload requirements.
 bool config_enabled(const std::string& option);  // "CONFIG_KSM" is y or m

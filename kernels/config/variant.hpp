@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/kernel_config.hpp"
+#include "kernels/config/kernel_config.hpp"
 
 namespace rmapbench::kernels {
 

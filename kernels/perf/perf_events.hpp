@@ -1,10 +1,6 @@
 // perf_event_open(2) counters, used directly (libperf has no Debian 12
 // package): software events and tracepoints counted around a workload's
 // kernel operation, in this process and (inherit) the children it forks.
-//
-// Implemented in runners/host/perf_events.cpp: host probing (rmapbench_host,
-// linked after rmapbench_mm) reports which events open, so the code must live
-// in the library below both.
 #pragma once
 
 #include <sys/types.h>
@@ -13,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::perf {
 

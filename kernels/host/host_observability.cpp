@@ -4,10 +4,10 @@
 
 #include <cstring>
 
-#include "benchmarks/mm/kernel_counters.hpp"
-#include "benchmarks/mm/perf_events.hpp"
-#include "runners/host/host_probes.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/kernel_counters.hpp"
+#include "kernels/perf/perf_events.hpp"
+#include "kernels/host/host_probes.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::host::probes {
 
