@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 
 #include "kernels/safety/children.hpp"
-#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/signals.hpp"
 
 #include <algorithm>
 #include <memory>

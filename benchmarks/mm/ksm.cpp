@@ -16,6 +16,7 @@
 #include "kernels/procfs/ksm_users.hpp"
 #include "kernels/procfs/sysfs_text.hpp"
 #include "kernels/safety/children.hpp"
+#include "kernels/safety/signals.hpp"
 
 namespace rmapbench::mm::ksm {
 

@@ -34,6 +34,7 @@
 #include "benchmarks/registry.hpp"
 #include "benchmarks/selfcheck/selfcheck.hpp"
 #include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/signals.hpp"
 #include "kernels/safety/run_lock.hpp"
 
 namespace rmapbench::selfcheck {

@@ -1,6 +1,6 @@
 #include "kernels/safety/children.hpp"
 #include "kernels/safety/signal_safe_format.hpp"
-#include "kernels/safety/knob_guard.hpp"  // interrupt_signal
+#include "kernels/safety/signals.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

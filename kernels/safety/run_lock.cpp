@@ -13,7 +13,7 @@
 #include <fmt/core.h>
 
 #include "kernels/safety/children.hpp"
-#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/knob_journal.hpp"
 
 namespace rmapbench::safety {
 

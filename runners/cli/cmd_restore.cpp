@@ -2,7 +2,7 @@
 #include <fmt/core.h>
 
 #include "runners/cli/command.hpp"
-#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/knob_journal.hpp"
 #include "kernels/safety/run_lock.hpp"
 
 namespace rmapbench::cli {

@@ -25,7 +25,8 @@
 #include "runners/host/host_report.hpp"
 #include "runners/results/atomic_file.hpp"
 #include "kernels/safety/children.hpp"
-#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/knob_journal.hpp"
+#include "kernels/safety/signals.hpp"
 #include "kernels/safety/run_lock.hpp"
 
 namespace rmapbench::cli {

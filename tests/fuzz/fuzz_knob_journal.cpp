@@ -16,7 +16,8 @@
 #include <filesystem>
 #include <string>
 
-#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/knob_file.hpp"
+#include "kernels/safety/knob_journal.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 
 using namespace rmapbench;

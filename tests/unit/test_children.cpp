@@ -15,7 +15,7 @@
 
 #include "test_support.hpp"
 #include "kernels/safety/children.hpp"
-#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/signals.hpp"
 
 using namespace rmapbench;
 using namespace rmapbench::safety;

@@ -22,6 +22,7 @@
 #include "test_support.hpp"
 #include "kernels/safety/children.hpp"
 #include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/signals.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench;
