@@ -26,17 +26,7 @@ void write_file(const std::string& path, const std::string& text) {
   out << text;
 }
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rmapbench-counters-XXXXXX").string();
-    path = mkdtemp(tmpl.data()) ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
-  std::string path;
-};
+using rmapbench::testing::TempDir;
 
 // A /sys/kernel/slab look-alike: anon_vma on its own, anon_vma_chain merged
 // into :A-0000064 together with fs_cache and eventpoll_pwq.
