@@ -7,20 +7,9 @@
 
 #include <string>
 
-namespace rmapbench {
+#include "benchmarks/result_vocabulary.hpp"
 
-enum class Better { lower, higher };
-enum class MetricKind {
-  statistical,  // varies run to run: compared with a U-test + bootstrap CI
-  exact,        // counted exactly by the kernel (slab objects): compared exactly
-};
-// What a verdict rests on. Primary: the timed kernel operation (real_time)
-// and the kernel's object counts of the footprint workloads - they make the
-// multiple-comparison family and flag. Diagnostic: counters that explain a
-// change (page faults, context switches, sys time, the fork/exit split,
-// rates derived from real_time, system-wide vmstat counts) - shown with their
-// change and CI, never in the family, never gating.
-enum class MetricRole { primary, diagnostic };
+namespace rmapbench {
 
 struct Metric {
   const char* name;  // counter key in the JSON

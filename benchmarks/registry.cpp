@@ -2,8 +2,8 @@
 
 #include <fmt/core.h>
 
-#include "runners/safety/children.hpp"
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/signals.hpp"
 
 #include <algorithm>
 #include <memory>

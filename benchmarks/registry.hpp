@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/result_vocabulary.hpp"
+
 namespace rmapbench {
 
 enum class Profile { quick, full };
@@ -90,10 +92,7 @@ std::string sweep_problems(const Selection& selection);
 // Why a workload cannot run on this host, or nullopt if it can.
 std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
 
-// Google Benchmark 1.7 (Debian 12) has only SkipWithError; results carry the
-// prefix so readers can tell a skip (host lacks a feature) from a failure.
-inline constexpr const char* kSkipPrefix = "skipped: ";
-inline constexpr const char* kErrorPrefix = "error: ";
+// Records a skip or a failure with kSkipPrefix / kErrorPrefix (result_vocabulary.hpp).
 void skip(benchmark::State& state, const std::string& reason);
 void fail(benchmark::State& state, const std::string& message);
 // True once skip() or fail() was called for this run (use instead of

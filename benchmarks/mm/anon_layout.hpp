@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::mm {
 

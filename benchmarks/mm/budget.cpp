@@ -8,7 +8,7 @@
 
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/registry.hpp"
-#include "runners/safety/resource_check.hpp"
+#include "kernels/safety/resource_check.hpp"
 
 namespace rmapbench::mm {
 

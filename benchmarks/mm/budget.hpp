@@ -1,5 +1,5 @@
 // What a benchmark will need from the host - processes, mappings, memory -
-// checked before it builds anything (runners/safety/resource_check.hpp reads
+// checked before it builds anything (kernels/safety/resource_check.hpp reads
 // the limits). A benchmark that does not fit fails with one message naming
 // what is short and the largest size of its sweep parameter that fits; the
 // rest of the run goes on:
@@ -12,7 +12,7 @@
 
 #include <string>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::mm {
 

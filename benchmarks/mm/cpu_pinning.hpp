@@ -2,7 +2,7 @@
 // where the workload says and the scheduler does not move them mid-run.
 #pragma once
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::mm {
 

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "benchmarks/mm/anon_layout.hpp"
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::mm {
 

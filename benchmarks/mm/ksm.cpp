@@ -13,9 +13,10 @@
 
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/processes.hpp"
-#include "runners/host/ksm_users.hpp"
-#include "runners/host/sysfs_text.hpp"
-#include "runners/safety/children.hpp"
+#include "kernels/procfs/ksm_users.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/signals.hpp"
 
 namespace rmapbench::mm::ksm {
 

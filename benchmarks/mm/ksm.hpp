@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/status.hpp"
+#include "kernels/safety/knob_guard.hpp"
 
 namespace rmapbench::mm::ksm {
 

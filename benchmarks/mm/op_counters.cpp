@@ -4,7 +4,7 @@
 #include <sys/resource.h>
 
 #include "benchmarks/metrics.hpp"
-#include "benchmarks/mm/perf_events.hpp"
+#include "kernels/perf/perf_events.hpp"
 
 namespace rmapbench::mm {
 

@@ -17,7 +17,7 @@
 #include <utility>
 
 #include "benchmarks/metrics.hpp"
-#include "runners/safety/children.hpp"
+#include "kernels/safety/children.hpp"
 
 namespace rmapbench::mm {
 

@@ -14,10 +14,10 @@
 
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
-#include "benchmarks/mm/kernel_counters.hpp"
+#include "kernels/procfs/kernel_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
-#include "runners/host/host_facts.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/host/host_facts.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::mm::thp {
 

@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "benchmarks/mm/processes.hpp"
-#include "benchmarks/mm/status.hpp"
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/status.hpp"
+#include "kernels/safety/knob_guard.hpp"
 
 namespace rmapbench::mm::thp {
 

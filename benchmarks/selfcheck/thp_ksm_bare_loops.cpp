@@ -33,8 +33,9 @@
 #include "benchmarks/mm/thp.hpp"
 #include "benchmarks/registry.hpp"
 #include "benchmarks/selfcheck/selfcheck.hpp"
-#include "runners/safety/knob_guard.hpp"
-#include "runners/safety/run_lock.hpp"
+#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/signals.hpp"
+#include "kernels/safety/run_lock.hpp"
 
 namespace rmapbench::selfcheck {
 

@@ -9,7 +9,7 @@
 #include "benchmarks/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/budget.hpp"
-#include "benchmarks/mm/kernel_counters.hpp"
+#include "kernels/procfs/kernel_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/mm/remote_fork.hpp"
 #include "benchmarks/registry.hpp"

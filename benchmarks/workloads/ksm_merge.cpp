@@ -32,10 +32,10 @@
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/mm/thp.hpp"
 #include "benchmarks/registry.hpp"
-#include "runners/host/ksm_users.hpp"
-#include "runners/host/host_facts.hpp"
-#include "runners/host/sysfs_text.hpp"
-#include "runners/safety/children.hpp"
+#include "kernels/procfs/ksm_users.hpp"
+#include "kernels/host/host_facts.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
+#include "kernels/safety/children.hpp"
 
 #ifndef PR_SET_MEMORY_MERGE
 #define PR_SET_MEMORY_MERGE 67

@@ -7,6 +7,7 @@
 
 #include "runners/cli/command.hpp"
 #include "runners/compare/baseline.hpp"
+#include "runners/host/host_report.hpp"
 #include "runners/results/atomic_file.hpp"
 #include "runners/results/results.hpp"
 
@@ -105,7 +106,7 @@ int list(const std::string& dir) {
     return kExitOk;
   }
   std::string here;
-  if (auto fp = baseline::fingerprint(baseline::this_host_context())) here = fp->id();
+  if (auto fp = baseline::fingerprint(host::this_host_context())) here = fp->id();
   fmt::print("baselines under {} ('*': taken on this host, host-id {}):\n", dir, here.empty() ? "unknown" : here);
   for (const auto& e : entries) {
     auto r = results::load_results(e.path);

@@ -15,7 +15,7 @@
 #include "runners/compare/baseline.hpp"
 #include "runners/compare/noise_profile.hpp"
 #include "runners/compare/stats.hpp"
-#include "runners/compare/subprocess.hpp"
+#include "kernels/process/subprocess.hpp"
 #include "runners/results/atomic_file.hpp"
 #include "runners/results/results.hpp"
 

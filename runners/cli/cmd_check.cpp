@@ -11,7 +11,7 @@
 #include "runners/compare/baseline.hpp"
 #include "runners/compare/noise_profile.hpp"
 #include "runners/compare/output.hpp"
-#include "runners/compare/subprocess.hpp"
+#include "kernels/process/subprocess.hpp"
 #include "runners/results/results.hpp"
 
 namespace rmapbench::cli {

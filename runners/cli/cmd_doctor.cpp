@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "runners/cli/command.hpp"
-#include "runners/host/host_facts.hpp"
+#include "runners/host/host_report.hpp"
 
 namespace rmapbench::cli {
 namespace {

@@ -2,8 +2,8 @@
 #include <fmt/core.h>
 
 #include "runners/cli/command.hpp"
-#include "runners/safety/knob_guard.hpp"
-#include "runners/safety/run_lock.hpp"
+#include "kernels/safety/knob_journal.hpp"
+#include "kernels/safety/run_lock.hpp"
 
 namespace rmapbench::cli {
 

@@ -16,17 +16,18 @@
 #include <sstream>
 
 #include "benchmarks/metrics.hpp"
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 #include "benchmarks/registry.hpp"
 #include "runners/cli/command.hpp"
 #include "runners/cli/progress_reporter.hpp"
 #include "runners/cli/run_processes.hpp"
 #include "runners/cli/run_options.hpp"
-#include "runners/host/host_facts.hpp"
+#include "runners/host/host_report.hpp"
 #include "runners/results/atomic_file.hpp"
-#include "runners/safety/children.hpp"
-#include "runners/safety/knob_guard.hpp"
-#include "runners/safety/run_lock.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/knob_journal.hpp"
+#include "kernels/safety/signals.hpp"
+#include "kernels/safety/run_lock.hpp"
 
 namespace rmapbench::cli {
 namespace {

@@ -16,9 +16,9 @@
 #include <sstream>
 
 #include "runners/cli/command.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 #include "runners/results/atomic_file.hpp"
-#include "runners/safety/run_lock.hpp"
+#include "kernels/safety/run_lock.hpp"
 
 namespace rmapbench::cli {
 

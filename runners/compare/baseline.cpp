@@ -143,13 +143,3 @@ std::string default_dir() {
 }
 
 }  // namespace rmapbench::baseline
-
-#include "runners/host/host_facts.hpp"
-
-namespace rmapbench::baseline {
-std::map<std::string, std::string> this_host_context() {
-  std::map<std::string, std::string> c;
-  for (const auto& f : host::context(host::facts())) c[f.key] = f.value;
-  return c;
-}
-}  // namespace rmapbench::baseline

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 #include "runners/results/results.hpp"
 
 namespace rmapbench::baseline {
@@ -58,10 +58,4 @@ std::vector<Entry> list(const std::string& dir);
 // The default baselines directory: $RMAPBENCH_BASELINE_DIR, else ./baselines.
 std::string default_dir();
 
-}  // namespace rmapbench::baseline
-
-namespace rmapbench::baseline {
-// The host facts of the machine we run on, as a results context would hold
-// them (for "this host" in `baseline list` / `check`).
-std::map<std::string, std::string> this_host_context();
 }  // namespace rmapbench::baseline

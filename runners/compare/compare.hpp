@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 #include "runners/compare/stats.hpp"
 #include "runners/results/results.hpp"
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 #include "runners/compare/compare.hpp"
 #include "runners/results/results.hpp"
 

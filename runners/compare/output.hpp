@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 #include "runners/compare/compare.hpp"
 #include "runners/compare/report.hpp"
 #include "runners/results/results.hpp"

@@ -12,7 +12,7 @@
 #include "runners/compare/baseline.hpp"
 #include "runners/compare/format.hpp"
 #include "runners/compare/stats.hpp"
-#include "runners/compare/subprocess.hpp"
+#include "kernels/process/subprocess.hpp"
 #include "runners/results/atomic_file.hpp"
 
 namespace rmapbench::report {

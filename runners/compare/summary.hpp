@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 #include "runners/results/results.hpp"
 
 namespace rmapbench::report {

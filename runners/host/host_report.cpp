@@ -2,8 +2,8 @@
 // a HostFacts by hand and check what a host like it would be told.
 #include <algorithm>
 
-#include "runners/host/host_facts.hpp"
-#include "runners/host/host_probes.hpp"
+#include "runners/host/host_report.hpp"
+#include "kernels/host/host_probes.hpp"
 
 namespace rmapbench::host {
 
@@ -182,6 +182,12 @@ std::vector<Warning> warnings(const HostFacts& h) {
          missing ? "use a kernel with CONFIG_SLUB_DEBUG=y (kernels/stock/config.fragment)" : "run as root");
   }
   return w;
+}
+
+std::map<std::string, std::string> this_host_context() {
+  std::map<std::string, std::string> c;
+  for (const auto& f : context(facts())) c[f.key] = f.value;
+  return c;
 }
 
 }  // namespace rmapbench::host

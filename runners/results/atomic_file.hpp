@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "benchmarks/mm/status.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::results {
 

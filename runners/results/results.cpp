@@ -4,8 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "benchmarks/registry.hpp"  // kSkipPrefix, kErrorPrefix
-
 #include <fmt/core.h>
 
 #include <algorithm>

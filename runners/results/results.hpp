@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "benchmarks/metrics.hpp"  // rmapbench::Better, rmapbench::MetricKind
-#include "benchmarks/mm/status.hpp"
+#include "benchmarks/result_vocabulary.hpp"
+#include "kernels/status.hpp"
 
 namespace rmapbench::results {
 

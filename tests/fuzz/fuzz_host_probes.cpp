@@ -1,4 +1,4 @@
-// The pure parsers of host probing (runners/host/host_probes.hpp and
+// The pure parsers of host probing (kernels/host/host_probes.hpp and
 // sysfs_text.hpp): /proc/cpuinfo -> CPU model, a NUMA node's distance line,
 // a knob file ("always [madvise] never") and the emulation verdict made
 // from clues taken out of the input. Properties: no crash or exception, a
@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "runners/host/host_probes.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/host/host_probes.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 
 using namespace rmapbench;

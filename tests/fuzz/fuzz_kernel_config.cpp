@@ -1,4 +1,4 @@
-// The kernel config parser (kernels/kernel_config.hpp parse_kernel_config,
+// The kernel config parser (kernels/config/kernel_config.hpp parse_kernel_config,
 // fed by /proc/config.gz or /boot/config-*) and the lockdown verdict built on
 // it. Properties: every key it returns is a CONFIG_ name, values have no
 // surrounding white space or line breaks.
@@ -8,8 +8,8 @@
 #include <string>
 #include <string_view>
 
-#include "kernels/kernel_config.hpp"
-#include "runners/host/host_probes.hpp"
+#include "kernels/config/kernel_config.hpp"
+#include "kernels/host/host_probes.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 
 using namespace rmapbench;

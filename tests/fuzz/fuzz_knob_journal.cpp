@@ -1,5 +1,5 @@
 // The knob journal reader and the knob value parser
-// (runners/safety/knob_guard.hpp). The journal is read from a file, so each
+// (kernels/safety/knob_guard.hpp). The journal is read from a file, so each
 // input is written as knobs.journal in a private state directory
 // (RMAPBENCH_STATE_DIR) and read back with read_journal(): what `rmapbench
 // restore` and every run start do with a journal a crash left behind.
@@ -16,7 +16,8 @@
 #include <filesystem>
 #include <string>
 
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/safety/knob_file.hpp"
+#include "kernels/safety/knob_journal.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 
 using namespace rmapbench;

@@ -1,5 +1,5 @@
 // The /proc and sysfs counter parsers the workloads and the host probes read
-// (benchmarks/mm/kernel_counters.hpp): /sys/kernel/slab/<cache>/objects,
+// (kernels/procfs/kernel_counters.hpp): /sys/kernel/slab/<cache>/objects,
 // /proc/slabinfo, /proc/vmstat, /proc/meminfo. Every input goes through all
 // four. Properties: no crash or exception, a parsed count is never negative
 // where the format cannot hold one, an error has a message.
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "benchmarks/mm/kernel_counters.hpp"
+#include "kernels/procfs/kernel_counters.hpp"
 #include "tests/fuzz/fuzz_common.hpp"
 
 using namespace rmapbench;

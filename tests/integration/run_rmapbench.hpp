@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/unit/test_support.hpp"
+
 namespace rmapbench::testing {
 
 struct Outcome {
@@ -18,13 +20,9 @@ Outcome run_rmapbench(const std::vector<std::string>& args, const std::vector<st
 Outcome run_command(const std::vector<std::string>& argv, const std::vector<std::string>& env = {},
                     int timeout_seconds = 300);
 
-// A fresh empty directory under the build tree, removed by the caller's TempDir.
-struct TempDir {
-  TempDir();
-  ~TempDir();
-  std::string path;
-};
+// "exit N", then stdout and stderr: what a failed expectation prints.
+std::string describe(const Outcome& o);
 
-std::string read_file(const std::string& path);
+inline std::string read_file(const std::string& path) { return slurp(path); }
 
 }  // namespace rmapbench::testing

@@ -19,6 +19,7 @@
 
 #include "run_rmapbench.hpp"
 
+using rmapbench::testing::describe;
 using rmapbench::testing::Outcome;
 using rmapbench::testing::read_file;
 using rmapbench::testing::run_rmapbench;
@@ -28,10 +29,6 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string fixture(const std::string& name) { return std::string(RMAPBENCH_TEST_DATA_DIR) + "/results/" + name; }
-
-std::string describe(const Outcome& o) {
-  return "exit " + std::to_string(o.exit_code) + "\nstdout:\n" + o.out + "\nstderr:\n" + o.err;
-}
 
 void write(const std::string& path, const std::string& text) {
   std::ofstream f(path, std::ios::binary);

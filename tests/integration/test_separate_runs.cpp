@@ -19,6 +19,7 @@
 
 #include "run_rmapbench.hpp"
 
+using rmapbench::testing::describe;
 using rmapbench::testing::Outcome;
 using rmapbench::testing::read_file;
 using rmapbench::testing::run_rmapbench;
@@ -26,10 +27,6 @@ using rmapbench::testing::TempDir;
 using json = nlohmann::json;
 
 namespace {
-
-std::string describe(const Outcome& o) {
-  return "exit " + std::to_string(o.exit_code) + "\nstdout:\n" + o.out + "\nstderr:\n" + o.err;
-}
 
 // rmapbench, waiting while another run holds the host's lock.
 Outcome run_waiting(const std::vector<std::string>& args, const std::vector<std::string>& env = {}, int timeout = 600) {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,13 @@ namespace rmapbench::testing {
 
 inline std::string fixture_path(const std::string& name) {
   return std::string(RMAPBENCH_TEST_DATA_DIR) + "/results/" + name;
+}
+
+// A fixture of tests/data/results/, loaded; throws (failing the test) when it does not load.
+inline results::ResultsFile load_fixture(const std::string& name) {
+  auto r = results::load_results(fixture_path(name));
+  if (!r) throw std::runtime_error(r.status().message());
+  return *r;
 }
 
 // The context of the fictional test host of tests/data/results/.

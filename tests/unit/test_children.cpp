@@ -14,24 +14,16 @@
 #include <gtest/gtest.h>
 
 #include "test_support.hpp"
-#include "runners/safety/children.hpp"
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/signals.hpp"
 
 using namespace rmapbench;
 using namespace rmapbench::safety;
 using namespace std::chrono_literals;
 
 using rmapbench::testing::ChildPipe;
+using rmapbench::testing::dead_within;
 namespace {
-
-bool dead_within(pid_t pid, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!process_alive(pid)) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return !process_alive(pid);
-}
 
 int wait_status(pid_t pid) {
   int status = 0;

@@ -10,15 +10,10 @@ using compare::Verdict;
 using rmapbench::testing::around;
 using rmapbench::testing::fixture_path;
 using rmapbench::testing::host_context;
+using rmapbench::testing::load_fixture;
 using rmapbench::testing::make_results;
 
 namespace {
-
-results::ResultsFile load(const std::string& fixture) {
-  auto r = results::load_results(fixture_path(fixture));
-  if (!r) throw std::runtime_error(r.status().message());
-  return *r;
-}
 
 compare::Comparison run(const results::ResultsFile& a, const results::ResultsFile& b, const compare::Options& o = {}) {
   auto c = compare::compare(a, b, o);
@@ -45,7 +40,7 @@ const compare::BenchmarkRow& bench(const compare::Comparison& c, const std::stri
 TEST(Compare, AAComparisonFlagsNothing) {
   compare::Options no_fits;
   no_fits.sweep_fits = false;  // pins the fixture's own rows (the sweep fits: SweepFits below)
-  auto c = run(load("base.json"), load("aa.json"), no_fits);
+  auto c = run(load_fixture("base.json"), load_fixture("aa.json"), no_fits);
   EXPECT_FALSE(c.regressed());
   EXPECT_EQ(c.count(Verdict::regression), 0u);
   EXPECT_EQ(c.count(Verdict::improvement), 0u);
@@ -54,7 +49,7 @@ TEST(Compare, AAComparisonFlagsNothing) {
   EXPECT_TRUE(c.incompatibilities.empty());
   EXPECT_FALSE(c.forced);
   // Comparing a file with itself: every statistical p is 1, every change 0.
-  auto same = run(load("base.json"), load("base.json"));
+  auto same = run(load_fixture("base.json"), load_fixture("base.json"));
   for (const auto& b : same.benchmarks)
     for (const auto& m : b.metrics) {
       EXPECT_EQ(m.verdict, Verdict::no_change) << b.name << " " << m.metric;
@@ -65,7 +60,7 @@ TEST(Compare, AAComparisonFlagsNothing) {
 TEST(Compare, FivePercentShiftIsFlagged) {
   compare::Options no_fits;
   no_fits.sweep_fits = false;
-  auto c = run(load("base.json"), load("shift5.json"), no_fits);
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"), no_fits);
   EXPECT_TRUE(c.regressed());
   const auto& r = row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time");
   EXPECT_EQ(r.verdict, Verdict::regression) << r.reason;
@@ -92,7 +87,7 @@ TEST(Compare, FivePercentShiftIsFlagged) {
 TEST(Compare, ThresholdGatesSignificantChanges) {
   compare::Options o;
   o.threshold_pct = 10;
-  auto c = run(load("base.json"), load("shift5.json"), o);
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"), o);
   const auto& r = row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time");
   EXPECT_EQ(r.verdict, Verdict::no_change);
   EXPECT_TRUE(r.significant);
@@ -100,13 +95,13 @@ TEST(Compare, ThresholdGatesSignificantChanges) {
   // A per-metric threshold overrides the global one for that metric only.
   compare::Options per;
   per.metric_threshold_pct["real_time"] = 10;
-  auto d = run(load("base.json"), load("shift5.json"), per);
+  auto d = run(load_fixture("base.json"), load_fixture("shift5.json"), per);
   EXPECT_EQ(row(d, "fork_storm/fork_exit_wait/vmas:1000", "real_time").verdict, Verdict::no_change);
   EXPECT_DOUBLE_EQ(row(d, "fork_storm/fork_exit_wait/vmas:1000", "real_time").threshold_pct, 10);
 }
 
 TEST(Compare, ExactMetricsAreComparedExactly) {
-  auto c = run(load("base.json"), load("shift5.json"));
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"));
   const auto& r = row(c, "anon_vma_footprint/held_children/vmas:1000", "anon_vma_per_child");
   EXPECT_EQ(r.info.kind, MetricKind::exact);
   EXPECT_EQ(r.verdict, Verdict::improvement) << r.reason;  // 1000 -> 1 objects, lower is better
@@ -142,7 +137,7 @@ TEST(Compare, ExactMetricsAreComparedExactly) {
 }
 
 TEST(Compare, NoisyRowsSayWhy) {
-  auto c = run(load("base.json"), load("noisy.json"));
+  auto c = run(load_fixture("base.json"), load_fixture("noisy.json"));
   EXPECT_FALSE(c.regressed());
   const auto& few = row(c, "cow/child_write/sharers:8", "real_time");
   EXPECT_EQ(few.verdict, Verdict::noisy);
@@ -205,7 +200,7 @@ TEST(Compare, AbsentSkippedAndFailedBenchmarks) {
 }
 
 TEST(Compare, IncompatibleHostsAreRefusedWithTheDifferences) {
-  auto r = compare::compare(load("base.json"), load("other_host.json"), {});
+  auto r = compare::compare(load_fixture("base.json"), load_fixture("other_host.json"), {});
   ASSERT_FALSE(r);
   const std::string& m = r.status().message();
   EXPECT_NE(m.find("refusing to compare"), std::string::npos) << m;
@@ -218,7 +213,7 @@ TEST(Compare, IncompatibleHostsAreRefusedWithTheDifferences) {
 
   compare::Options force;
   force.force = true;
-  auto c = run(load("base.json"), load("other_host.json"), force);
+  auto c = run(load_fixture("base.json"), load_fixture("other_host.json"), force);
   EXPECT_TRUE(c.forced);
   EXPECT_EQ(c.incompatibilities.size(), 4u);
 }
@@ -275,13 +270,13 @@ TEST(Compare, FirecrackerAndKvmAreTheSameVirtualization) {
 }
 
 TEST(Compare, MismatchedUnitsAreAnInputError) {
-  auto r = compare::compare(load("base.json"), load("mismatched_units.json"), {});
+  auto r = compare::compare(load_fixture("base.json"), load_fixture("mismatched_units.json"), {});
   ASSERT_FALSE(r);
   EXPECT_NE(r.status().message().find("mismatched time units"), std::string::npos);
 }
 
 TEST(Compare, PlainGoogleBenchmarkFilesCompareWithANote) {
-  auto c = run(load("plain_gbench.json"), load("plain_gbench.json"));
+  auto c = run(load_fixture("plain_gbench.json"), load_fixture("plain_gbench.json"));
   bool noted = false;
   for (const auto& n : c.notes) noted = noted || n.find("compatibility not checked") != std::string::npos;
   EXPECT_TRUE(noted);
@@ -305,7 +300,7 @@ TEST(Compare, TooFewRepetitionsForTheFamilyIsNoted) {
 TEST(Compare, HolmIsAvailable) {
   compare::Options o;
   o.correction = compare::Correction::holm;
-  auto c = run(load("base.json"), load("shift5.json"), o);
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"), o);
   EXPECT_EQ(row(c, "fork_storm/fork_exit_wait/vmas:1000", "real_time").verdict, Verdict::regression);
   EXPECT_NE(c.test_description().find("Holm-Bonferroni"), std::string::npos);
 }
@@ -386,11 +381,11 @@ TEST(HostFingerprint, NumbersNoHostHasStayUnknown) {
 }
 
 TEST(Baseline, Location) {
-  auto r = load("base.json");
+  auto r = load_fixture("base.json");
   auto where = baseline::locate(r);
   ASSERT_TRUE(where) << where.status().message();
   EXPECT_EQ(where->relative_path(), "x86_64/" + where->host_id + "/6.1.0-13-amd64-stock.json");
-  auto plain = load("plain_gbench.json");
+  auto plain = load_fixture("plain_gbench.json");
   auto nowhere = baseline::locate(plain);
   ASSERT_FALSE(nowhere);
   EXPECT_NE(nowhere.status().message().find("not an rmapbench result"), std::string::npos);
@@ -403,7 +398,7 @@ TEST(Baseline, Location) {
 // vmas:1000 (+5.6%) of fork_exit_wait's vmas 1/64/1000: the per-VMA slope
 // rises, and the A/A fixture's does not.
 TEST(SweepFits, SlopeAndFixedPartAreComparedLikeAnyBenchmark) {
-  auto c = run(load("base.json"), load("shift5.json"));
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"));
   const auto& slope = row(c, "fork_storm/fork_exit_wait/vmas:*/per_vmas", "real_time");
   EXPECT_EQ(slope.verdict, Verdict::regression) << slope.reason;
   EXPECT_NEAR(slope.change_pct, 6, 2);
@@ -412,7 +407,7 @@ TEST(SweepFits, SlopeAndFixedPartAreComparedLikeAnyBenchmark) {
   EXPECT_GT(slope.ci.low, 1.0);
   const auto& fixed = row(c, "fork_storm/fork_exit_wait/vmas:*/fixed", "real_time");
   EXPECT_TRUE(fixed.tested);
-  auto aa = run(load("base.json"), load("aa.json"));
+  auto aa = run(load_fixture("base.json"), load_fixture("aa.json"));
   EXPECT_EQ(row(aa, "fork_storm/fork_exit_wait/vmas:*/per_vmas", "real_time").verdict, Verdict::no_change);
   EXPECT_FALSE(aa.regressed());
 }

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "results_fixture.hpp"
+#include "test_support.hpp"
 #include "runners/cli/run_options.hpp"
 #include "runners/compare/baseline.hpp"
 #include "runners/compare/compare.hpp"
@@ -25,27 +26,13 @@ using namespace rmapbench;
 using rmapbench::testing::fixture_path;
 using rmapbench::testing::host_context;
 using rmapbench::testing::make_results;
+using rmapbench::testing::slurp;
 using rmapbench::testing::SyntheticBench;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  std::string path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rmapbench-harden-XXXXXX").string();
-    if (mkdtemp(tmpl.data())) path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-[[maybe_unused]] std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using rmapbench::testing::TempDir;
 
 // Benchmarks with hostile names and messages, a hostile kernel_release.
 results::ResultsFile hostile(const std::string& path, const std::string& variant = "stock") {

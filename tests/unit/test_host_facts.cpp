@@ -8,9 +8,10 @@
 #include <sstream>
 
 #include "test_support.hpp"
-#include "runners/host/host_facts.hpp"
-#include "runners/host/host_probes.hpp"
-#include "runners/host/sysfs_text.hpp"
+#include "kernels/host/host_facts.hpp"
+#include "runners/host/host_report.hpp"
+#include "kernels/host/host_probes.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 using namespace rmapbench;
 using namespace rmapbench::host;

@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "test_support.hpp"
-#include "kernels/kernel_config.hpp"
-#include "kernels/variant.hpp"
+#include "kernels/config/kernel_config.hpp"
+#include "kernels/config/variant.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench::kernels;
@@ -20,17 +20,7 @@ namespace {
 
 const std::string kData = std::string(RMAPBENCH_TEST_DATA_DIR) + "/host/";
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rmapbench-kconfig-XXXXXX").string();
-    path = mkdtemp(tmpl.data()) ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
-  std::string path;
-};
+using rmapbench::testing::TempDir;
 
 void write_gz(const std::string& path, const std::string& text) {
   gzFile gz = gzopen(path.c_str(), "wb");

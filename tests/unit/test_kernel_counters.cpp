@@ -9,8 +9,8 @@
 #include <sstream>
 
 #include "test_support.hpp"
-#include "benchmarks/mm/kernel_counters.hpp"
-#include "benchmarks/mm/perf_events.hpp"
+#include "kernels/procfs/kernel_counters.hpp"
+#include "kernels/perf/perf_events.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench;
@@ -26,17 +26,7 @@ void write_file(const std::string& path, const std::string& text) {
   out << text;
 }
 
-struct TempDir {
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "rmapbench-counters-XXXXXX").string();
-    path = mkdtemp(tmpl.data()) ? tmpl : "";
-  }
-  ~TempDir() {
-    std::error_code ec;
-    if (!path.empty()) fs::remove_all(path, ec);
-  }
-  std::string path;
-};
+using rmapbench::testing::TempDir;
 
 // A /sys/kernel/slab look-alike: anon_vma on its own, anon_vma_chain merged
 // into :A-0000064 together with fs_cache and eventpoll_pwq.

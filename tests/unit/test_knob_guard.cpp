@@ -20,8 +20,9 @@
 #include <gtest/gtest.h>
 
 #include "test_support.hpp"
-#include "runners/safety/children.hpp"
-#include "runners/safety/knob_guard.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/signals.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench;
@@ -43,20 +44,8 @@ int reap(pid_t child) {
 class KnobGuardTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "rmapbench-knob-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    state_ = dir_ + "/state";
-    setenv("RMAPBENCH_STATE_DIR", state_.c_str(), 1);
-    thp_ = dir_ + "/enabled";
-    ksm_ = dir_ + "/pages_to_scan";
     spit(thp_, "always [madvise] never\n");
     spit(ksm_, "100\n");
-  }
-  void TearDown() override {
-    unsetenv("RMAPBENCH_STATE_DIR");
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
   std::vector<JournalEntry> journal() {
     auto j = read_journal();
@@ -64,7 +53,8 @@ class KnobGuardTest : public ::testing::Test {
     return j ? *j : std::vector<JournalEntry>{};
   }
 
-  std::string dir_, state_, thp_, ksm_;
+  rmapbench::testing::TempStateDir tmp_{"rmapbench-knob"};
+  std::string dir_ = tmp_.path, state_ = tmp_.state, thp_ = dir_ + "/enabled", ksm_ = dir_ + "/pages_to_scan";
 };
 
 TEST(KnobValue, ParsesBracketedAndPlainValues) {

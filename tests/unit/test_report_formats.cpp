@@ -16,15 +16,10 @@ using compare::Verdict;
 using rmapbench::testing::around;
 using rmapbench::testing::fixture_path;
 using rmapbench::testing::host_context;
+using rmapbench::testing::load_fixture;
 using rmapbench::testing::make_results;
 
 namespace {
-
-results::ResultsFile load(const std::string& fixture) {
-  auto r = results::load_results(fixture_path(fixture));
-  if (!r) throw std::runtime_error(r.status().message());
-  return *r;
-}
 
 compare::Comparison run(const results::ResultsFile& a, const results::ResultsFile& b, bool force = false) {
   compare::Options o;
@@ -117,13 +112,13 @@ TEST(EmailFormat, FixturesFitSeventyTwoColumnsInAscii) {
            {"base.json", "other_host.json", true},
            {"plain_gbench.json", "plain_gbench.json", false}}) {
     SCOPED_TRACE(std::string(a) + " vs " + b);
-    std::string mail = report::render_email(run(load(a), load(b), force));
+    std::string mail = report::render_email(run(load_fixture(a), load_fixture(b), force));
     expect_mail_safe(mail);
   }
 }
 
 TEST(EmailFormat, ZeroDayRowsWithMarksAndSpreadOnlyAboveTwoPercent) {
-  std::string mail = report::render_email(run(load("base.json"), load("shift5.json")));
+  std::string mail = report::render_email(run(load_fixture("base.json"), load_fixture("shift5.json")));
   EXPECT_NE(mail.find("%stddev  %change"), std::string::npos) << mail;
   EXPECT_NE(mail.find("config: CONFIG_ANON_VMA_LAZY: not set -> y"), std::string::npos) << mail;
   EXPECT_NE(mail.find("6.1.0-13-amd64 stock"), std::string::npos);
@@ -144,7 +139,7 @@ TEST(EmailFormat, ZeroDayRowsWithMarksAndSpreadOnlyAboveTwoPercent) {
   EXPECT_EQ(mail.find("vmas:1000"), first_bench + std::string("fork_storm/fork_exit_wait/").size())
       << "regressions first";
   // Noisy data shows its spread and the reason.
-  std::string noisy = report::render_email(run(load("base.json"), load("noisy.json")));
+  std::string noisy = report::render_email(run(load_fixture("base.json"), load_fixture("noisy.json")));
   EXPECT_NE(noisy.find("+- "), std::string::npos) << noisy;
   EXPECT_NE(noisy.find("3 repetitions < 5 (new)"), std::string::npos) << noisy;
 }
@@ -209,12 +204,12 @@ TEST(JunitFormat, WellFormedWithAFailurePerRegression) {
   for (size_t p = xml.find("<testcase "); p != std::string::npos; p = xml.find("<testcase ", p + 1)) ++testcases;
   EXPECT_EQ(testcases, 4u);
   // The fixtures too.
-  EXPECT_EQ(xml_problem(report::render_junit(run(load("base.json"), load("shift5.json")))), "");
+  EXPECT_EQ(xml_problem(report::render_junit(run(load_fixture("base.json"), load_fixture("shift5.json")))), "");
   EXPECT_NE(xml_problem("<a><b></a></b>"), "");  // the checker itself catches bad nesting
 }
 
 TEST(JsonFormat, RoundTripsEveryNumber) {
-  auto c = run(load("base.json"), load("shift5.json"));
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"));
   auto j = nlohmann::json::parse(report::render_json(c));
   EXPECT_EQ(j["regressed"], true);
   EXPECT_EQ(j["comparisons"], c.comparisons);
@@ -277,7 +272,7 @@ TEST(JsonFormat, RoundTripsEveryNumber) {
 }
 
 TEST(TextFormat, RegressionsFirstAndColourOnlyWhenAsked) {
-  auto c = run(load("base.json"), load("shift5.json"));
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"));
   std::string plain = report::render_text(c, false);
   EXPECT_EQ(plain.find('\033'), std::string::npos);
   size_t header = plain.find("\nverdict") + 1;  // the table header (a path may hold "verdict")
@@ -296,7 +291,7 @@ TEST(TextFormat, RegressionsFirstAndColourOnlyWhenAsked) {
 }
 
 TEST(MarkdownFormat, HasTheTableAndTheVerdicts) {
-  auto c = run(load("base.json"), load("shift5.json"));
+  auto c = run(load_fixture("base.json"), load_fixture("shift5.json"));
   std::string md = report::render_markdown(c);
   EXPECT_NE(md.find("| verdict | benchmark | metric |"), std::string::npos);
   EXPECT_NE(md.find("| **regression** | fork\\_storm/fork\\_exit\\_wait/vmas:1000 | real\\_time |"), std::string::npos)

@@ -12,8 +12,8 @@
 
 #include <gtest/gtest.h>
 
-#include "runners/safety/children.hpp"
-#include "runners/safety/resource_check.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/resource_check.hpp"
 
 using namespace rmapbench;
 using namespace rmapbench::safety;

@@ -18,9 +18,9 @@
 #include <gtest/gtest.h>
 
 #include "test_support.hpp"
-#include "runners/safety/children.hpp"
-#include "runners/safety/knob_guard.hpp"
-#include "runners/safety/run_lock.hpp"
+#include "kernels/safety/children.hpp"
+#include "kernels/safety/knob_guard.hpp"
+#include "kernels/safety/run_lock.hpp"
 
 namespace fs = std::filesystem;
 using namespace rmapbench;
@@ -28,31 +28,13 @@ using namespace rmapbench::safety;
 
 using rmapbench::testing::slurp;
 using rmapbench::testing::ChildPipe;
+using rmapbench::testing::dead_within;
 namespace {
-
-bool dead_within(pid_t pid, std::chrono::milliseconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (!process_alive(pid)) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return !process_alive(pid);
-}
 
 class RunLockTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "rmapbench-lock-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    setenv("RMAPBENCH_STATE_DIR", (dir_ + "/state").c_str(), 1);
-  }
-  void TearDown() override {
-    unsetenv("RMAPBENCH_STATE_DIR");
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string dir_;
+  rmapbench::testing::TempStateDir tmp_{"rmapbench-lock"};
+  std::string dir_ = tmp_.path;
 };
 
 TEST_F(RunLockTest, AcquireRecordsTheHolderAndReleaseClearsIt) {

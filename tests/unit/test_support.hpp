@@ -1,15 +1,22 @@
-// What the unit tests share: reading and writing small files, the recorded
-// host data of tests/data/host/, and a pipe for handshakes with a forked
-// child whose every read has a timeout, so a broken test fails instead of
-// hanging.
+// What the tests share (unit and integration): reading and writing small
+// files, a temporary directory, the recorded host data of tests/data/host/,
+// and a pipe for handshakes with a forked child whose every read has a
+// timeout, so a broken test fails instead of hanging.
 #pragma once
 
 #include <poll.h>
+#include <stdlib.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
+
+#include "kernels/safety/children.hpp"
 
 namespace rmapbench::testing {
 
@@ -23,6 +30,42 @@ inline std::string slurp(const std::string& path) {
 inline void spit(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
+}
+
+// A fresh empty directory under $TMPDIR, removed with everything in it.
+struct TempDir {
+  explicit TempDir(const std::string& prefix = "rmapbench-test") {
+    std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+    if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp " + tmpl);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path;
+};
+
+// A temporary directory whose state/ is RMAPBENCH_STATE_DIR while it lives,
+// so a test's knob journal and run lock never touch the host's.
+struct TempStateDir : TempDir {
+  explicit TempStateDir(const std::string& prefix) : TempDir(prefix), state(path + "/state") {
+    setenv("RMAPBENCH_STATE_DIR", state.c_str(), 1);
+  }
+  ~TempStateDir() { unsetenv("RMAPBENCH_STATE_DIR"); }
+  std::string state;
+};
+
+// True once `pid` is gone (or a zombie), polled until `limit`.
+inline bool dead_within(pid_t pid, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!safety::process_alive(pid)) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return !safety::process_alive(pid);
 }
 
 // A file recorded from a real host under tests/data/host/.

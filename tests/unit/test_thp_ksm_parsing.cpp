@@ -11,7 +11,7 @@
 #include <sstream>
 #include <string>
 
-#include "runners/host/ksm_users.hpp"
+#include "kernels/procfs/ksm_users.hpp"
 #include "benchmarks/mm/ksm.hpp"
 #include "benchmarks/mm/thp.hpp"
 

@@ -1,0 +1,2 @@
+#pragma once
+#include <benchmark/benchmark.h>  // layer-violation: the offline readers see this header

@@ -1,0 +1,3 @@
+#pragma once
+#include "../status.hpp"
+#include <hwloc.h>

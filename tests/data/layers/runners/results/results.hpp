@@ -1,0 +1,5 @@
+#pragma once
+#include <string>
+#include "kernels/status.hpp"
+#include "benchmarks/result_vocabulary.hpp"
+#include "benchmarks/registry.hpp"  // layer-violation: the registry needs Google Benchmark
