@@ -418,7 +418,7 @@ TEST(SweepFits, SlopeAndFixedPartAreComparedLikeAnyBenchmark) {
 // and made `compare` exit 1 although no primary metric regressed: a
 // benchmark whose metrics are all diagnostic must never gate.
 TEST(Compare, ABenchmarkOfDiagnosticRowsOnlyNeverCountsAsARegression) {
-  auto c = run(load("full_aa_busy_base.json"), load("full_aa_busy_new.json"));
+  auto c = run(load_fixture("full_aa_busy_base.json"), load_fixture("full_aa_busy_new.json"));
   const compare::BenchmarkRow* fixed = nullptr;
   for (const auto& b : c.benchmarks)
     if (b.name == "fork_storm/fork_exit_wait/vmas:*/fixed") fixed = &b;
