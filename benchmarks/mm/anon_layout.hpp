@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 
+#include "benchmarks/mm/anon_layout_core.hpp"
 #include "kernels/status.hpp"
 
 namespace rmapbench::mm {
@@ -25,10 +26,10 @@ class AnonLayout {
   AnonLayout& operator=(const AnonLayout&) = delete;
   ~AnonLayout();
 
-  long vmas() const { return vmas_; }
-  long pages_per_vma() const { return pages_per_vma_; }
-  char* vma_start(long i) const;
-  size_t vma_bytes() const;
+  long vmas() const { return geometry_.vmas; }
+  long pages_per_vma() const { return geometry_.pages_per_vma; }
+  char* vma_start(long i) const { return geometry_.vma_start(i); }
+  size_t vma_bytes() const { return geometry_.vma_bytes(); }
 
   // Every byte of every page still holds its pattern (seed given at create()
   // or by the last rewrite()).
@@ -48,22 +49,12 @@ class AnonLayout {
   void corrupt_one_byte_for_test(long vma, long page);
 
  private:
-  AnonLayout(char* base, size_t span, long vmas, long pages_per_vma, size_t stride, uint32_t seed)
-      : base_(base), span_(span), vmas_(vmas), pages_per_vma_(pages_per_vma), stride_(stride), seed_(seed) {}
+  AnonLayout(layout_core::Geometry geometry, uint32_t seed) : geometry_(geometry), seed_(seed) {}
   void release();
-  char* base_ = nullptr;
-  size_t span_ = 0;
-  long vmas_ = 0;
-  long pages_per_vma_ = 0;
-  size_t stride_ = 0;  // distance between VMA starts
+  layout_core::Geometry geometry_;
   uint32_t seed_ = 0;
 };
 
 size_t page_size();
-// The byte expected at offset `off` of page `page` of VMA `vma`.
-inline uint8_t pattern_byte(uint32_t seed, long vma, long page, size_t off) {
-  uint32_t x = seed * 2654435761u ^ static_cast<uint32_t>(vma) * 40503u ^ static_cast<uint32_t>(page) * 97u;
-  return static_cast<uint8_t>((x >> 7) + off * 31u);
-}
 
 }  // namespace rmapbench::mm

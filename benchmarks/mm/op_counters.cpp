@@ -29,25 +29,34 @@ double sys_seconds() {
 
 }  // namespace
 
-Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::vector<std::string>* unavailable,
-                              const std::function<Status()>& uncounted) {
-  std::vector<perf::Counter> counters;
-  std::vector<double*> targets;
-  OpCounts counts;
-  double* slots[] = {&counts.page_faults, &counts.context_switches, &counts.cpu_migrations};
+OpCounterSet OpCounterSet::open(pid_t pid, std::vector<std::string>* unavailable) {
+  OpCounterSet set;
+  double OpCounts::*fields[] = {&OpCounts::page_faults, &OpCounts::context_switches, &OpCounts::cpu_migrations};
   const char* names[] = {"page-faults", "context-switches", "cpu-migrations"};
   for (const auto& spec : perf::software_events()) {
     for (size_t i = 0; i < std::size(names); ++i) {
       if (spec.name != names[i]) continue;
-      auto c = perf::Counter::open(spec, 0, true);
+      auto c = perf::Counter::open(spec, pid, true);
       if (c) {
-        counters.push_back(std::move(*c));
-        targets.push_back(slots[i]);
+        set.counters.push_back(std::move(*c));
+        set.slots.push_back(fields[i]);
       } else if (unavailable) {
         unavailable->push_back(c.status().message());
       }
     }
   }
+  return set;
+}
+
+void OpCounterSet::assign(OpCounts& counts, size_t i, uint64_t increase, long ops) const {
+  counts.*slots[i] = static_cast<double>(increase) / static_cast<double>(ops);
+}
+
+Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::vector<std::string>* unavailable,
+                              const std::function<Status()>& uncounted) {
+  OpCounts counts;
+  OpCounterSet set = OpCounterSet::open(0, unavailable);
+  auto& counters = set.counters;
   if (uncounted)
     if (Status s = uncounted(); s.failed()) return s;
   std::vector<uint64_t> before;
@@ -65,7 +74,7 @@ Result<OpCounts> count_per_op(long ops, const std::function<Status()>& op, std::
       if (unavailable) unavailable->push_back(v.status().message());
       continue;
     }
-    *targets[i] = static_cast<double>(*v - before[i]) / static_cast<double>(ops);
+    set.assign(counts, i, *v - before[i], ops);
   }
   return counts;
 }

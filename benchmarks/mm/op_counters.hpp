@@ -6,11 +6,13 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <sys/types.h>
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "kernels/perf/perf_events.hpp"
 #include "kernels/status.hpp"
 
 namespace rmapbench::mm {
@@ -20,6 +22,18 @@ struct OpCounts {
   double context_switches = -1;
   double cpu_migrations = -1;
   double sys_us = 0;              // rusage, self + reaped children
+};
+
+// The perf counters behind OpCounts, opened on `pid` (0: this process) and,
+// inherited, the children it forks from now on; why any could not be opened
+// goes to `unavailable`.
+struct OpCounterSet {
+  std::vector<perf::Counter> counters;
+  std::vector<double OpCounts::*> slots;  // the OpCounts field of each counter
+
+  static OpCounterSet open(pid_t pid, std::vector<std::string>* unavailable);
+  // Sets counter i's field of `counts` from its increase over `ops` operations.
+  void assign(OpCounts& counts, size_t i, uint64_t increase, long ops) const;
 };
 
 // Runs `op` `ops` times with the counters on and returns per-operation

@@ -32,12 +32,6 @@ void report_fork_phases(benchmark::State& state, double fork_ns_sum, double exit
   report_metric(state, kExitUs, exit_ns_sum / 1e3, per_iteration);
 }
 
-int64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 namespace {
 
 // A write to a pipe whose reader died (an agent that exited) is an EPIPE
@@ -132,25 +126,14 @@ ForkTimer::~ForkTimer() {
 }
 
 Result<ForkTimes> ForkTimer::fork_exit_wait(ExitStamp stamp) {
-  const int64_t start = monotonic_ns();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (stamp == ExitStamp::record) *child_exit_stamp_ = monotonic_ns();
-    _exit(0);
+  const TimedFork r = timed_fork_exit_wait(stamp == ExitStamp::record ? child_exit_stamp_ : nullptr);
+  switch (r.outcome) {
+    case TimedFork::Outcome::ok: break;
+    case TimedFork::Outcome::fork_failed: return fork_failure(r.fork_errno, "fork storm");
+    case TimedFork::Outcome::child_failed:
+      return safety::classify_wait_status(r.pid, r.wait_status).as_status("forked child");
   }
-  const int64_t forked = monotonic_ns();
-  if (pid < 0) return fork_failure(errno, "fork storm");
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  const int64_t reaped = monotonic_ns();
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return safety::classify_wait_status(pid, status).as_status("forked child");
-  ForkTimes t;
-  t.fork_ns = forked - start;
-  t.exit_ns = stamp == ExitStamp::record ? reaped - *child_exit_stamp_ : 0;
-  t.total_ns = reaped - start;
-  return t;
+  return r.times;
 }
 
 // --------------------------------------------------------------- ChildGroup

@@ -14,18 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "benchmarks/mm/fork_timing.hpp"
 #include "kernels/status.hpp"
 
 namespace rmapbench::mm {
-
-int64_t monotonic_ns();
-
-// One fork + child _exit(0) + waitpid, split into its phases (ns).
-struct ForkTimes {
-  int64_t fork_ns = 0;       // fork() in the parent: dup_mmap, anon_vma_fork
-  int64_t exit_ns = 0;       // from the child's last instruction to waitpid's return: exit_mmap + reap
-  int64_t total_ns = 0;      // fork() call to waitpid() return
-};
 
 // The child does nothing but, if asked, record when it exits, so the figure
 // is the kernel's fork/exit work plus one wakeup, as in a bare C loop.

@@ -1,60 +1,19 @@
-// The fork storm figure against a bare C fork/_exit/waitpid loop over the
-// same kind of layout, in the same process, rounds interleaved. The ratio
-// of the per-fork figures must stay within 0.97-1.03.
+// The fork storm figure against a bare C fork/_exit/waitpid loop run in a
+// minimal process: the lean forker (benchmarks/forker), static, holding the
+// same kind of layout and nothing else, running its own tight loop. Rounds
+// are interleaved. The ratio of the per-fork figures must stay within
+// 0.97-1.03: the suite's requests between forks must cost the forks nothing.
 #include <fmt/core.h>
-#include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <vector>
 
+#include "benchmarks/mm/lean_forker.hpp"
 #include "benchmarks/registry.hpp"
 #include "benchmarks/selfcheck/selfcheck.hpp"
 
 namespace rmapbench::selfcheck {
 namespace {
-
-long long now_ns() {
-  timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-// What a developer would write by hand: V one-page private anonymous VMAs,
-// odd ones VM_NOHUGEPAGE so neighbours differ and cannot merge, all written.
-struct BareLayout {
-  char* base = nullptr;
-  size_t span = 0;
-  explicit BareLayout(long vmas) {
-    const size_t ps = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    span = ps * static_cast<size_t>(vmas);
-    base = static_cast<char*>(mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    munmap(base, span);
-    for (int pass = 1; pass >= 0; --pass)
-      for (long i = pass; i < vmas; i += 2) {
-        char* p = static_cast<char*>(mmap(base + ps * static_cast<size_t>(i), ps, PROT_READ | PROT_WRITE,
-                                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0));
-        if (i % 2) madvise(p, ps, MADV_NOHUGEPAGE);
-        p[0] = 1;
-      }
-  }
-  ~BareLayout() { munmap(base, span); }
-};
-
-double bare_loop_us(long vmas, long forks) {
-  BareLayout layout(vmas);
-  long long total = 0;
-  for (long i = 0; i < forks; ++i) {
-    long long start = now_ns();
-    pid_t pid = fork();
-    if (pid == 0) _exit(0);
-    waitpid(pid, nullptr, 0);
-    total += now_ns() - start;
-  }
-  return static_cast<double>(total) / 1e3 / static_cast<double>(forks);
-}
 
 // Captures the workload's per-iteration figure (mean over its iterations).
 class Capture : public benchmark::BenchmarkReporter {
@@ -94,9 +53,15 @@ int run_fork_selfcheck() {
   // both figures alike within a round but by tens of percent over a minute.
   constexpr int kRounds = 15;
   int status = 0;
+  fmt::print("bare: a tight loop in the lean forker, a static process holding only the layout; suite: fork_storm\n");
   fmt::print("{:>6}  {:>14}  {:>14}  {:>7}  {:>15}  {}\n", "vmas", "bare us/fork", "suite us/fork", "ratio",
              "rounds' IQR", "verdict");
   for (long vmas : sizes) {
+    auto minimal = mm::LeanForker::start(vmas);
+    if (!minimal) {
+      fmt::print(stderr, "rmapbench-selfcheck: the minimal process: {}\n", minimal.status().message());
+      return 1;
+    }
     std::vector<double> bare, suite, ratios;
     for (int round = 0; round < kRounds; ++round) {
       Capture capture;
@@ -106,7 +71,12 @@ int run_fork_selfcheck() {
       };
       if (round % 2) run_suite();
       const long forks = std::max<long>(capture.iterations, 200);
-      bare.push_back(bare_loop_us(vmas, forks));
+      auto loop = minimal->bare_loop(forks);
+      if (!loop) {
+        fmt::print(stderr, "rmapbench-selfcheck: the bare loop: {}\n", loop.status().message());
+        return 1;
+      }
+      bare.push_back(static_cast<double>(loop->sums.total_ns) / 1e3 / static_cast<double>(forks));
       if (round % 2 == 0) run_suite();
       ratios.push_back(suite.back() / bare.back());
     }
@@ -124,7 +94,9 @@ int run_fork_selfcheck() {
 
 }  // namespace
 
-RMAPBENCH_SELFCHECK(fork, {"fork", "fork storm (fork+exit+wait, V = 1 and 1000) vs a bare C loop: ratio 0.97-1.03",
+RMAPBENCH_SELFCHECK(fork, {"fork",
+                           "fork storm (fork+exit+wait, V = 1 and 1000) vs a bare C loop in a minimal static process: "
+                           "ratio 0.97-1.03",
                            run_fork_selfcheck});
 
 }  // namespace rmapbench::selfcheck

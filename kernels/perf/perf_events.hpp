@@ -48,6 +48,9 @@ class Counter {
   // The count so far (task-clock: nanoseconds).
   Result<uint64_t> read() const;
   const EventSpec& spec() const;
+  // For handing the counter to the process it counts (SCM_RIGHTS), which
+  // then reads it right around its own operations.
+  int fd() const { return fd_; }
 
  private:
   Counter(EventSpec spec, int fd) : spec_(std::move(spec)), fd_(fd) {}
