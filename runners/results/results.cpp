@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "benchmarks/registry.hpp"  // kSkipPrefix, kErrorPrefix
+#include "benchmarks/harness/registry.hpp"  // kSkipPrefix, kErrorPrefix
 
 #include <fmt/core.h>
 

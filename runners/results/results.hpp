@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "benchmarks/metrics.hpp"  // rmapbench::Better, rmapbench::MetricKind
+#include "benchmarks/harness/metrics.hpp"  // rmapbench::Better, rmapbench::MetricKind
 #include "benchmarks/mm/status.hpp"
 
 namespace rmapbench::results {
