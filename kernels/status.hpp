@@ -12,8 +12,16 @@ namespace rmapbench {
 
 class Status {
  public:
+  // What a failure means to a benchmark: the kernel or an oracle went wrong
+  // (error), the host cannot run it (skip: a missing feature, a refused
+  // knob), or the kernel declined a best-effort operation that another
+  // attempt may get (declined: a folio it would not split this time).
+  enum class Kind { error, skip, declined };
+
   Status() = default;  // success
   static Status ok() { return {}; }
+  static Status skip(std::string reason) { return Status(std::move(reason), 0, Kind::skip); }
+  static Status declined(std::string message) { return Status(std::move(message), 0, Kind::declined); }
   // A failed system call: `what` says what we tried, errno is captured now.
   static Status from_errno(std::string what, int err = errno) {
     return Status(std::move(what) + ": " + std::strerror(err), err);
@@ -23,18 +31,22 @@ class Status {
   explicit operator bool() const { return !failed_; }
   bool failed() const { return failed_; }
   int err() const { return err_; }  // errno of the failure, 0 if none
+  Kind kind() const { return kind_; }
+  bool skipped() const { return failed_ && kind_ == Kind::skip; }
   const std::string& message() const { return message_; }
 
   // Prefixes context while the error travels up ("fork storm setup: mmap: ENOMEM").
   Status context(const std::string& where) const {
     if (!failed_) return *this;
-    return Status(where + ": " + message_, err_);
+    return Status(where + ": " + message_, err_, kind_);
   }
 
  private:
-  Status(std::string message, int err) : failed_(true), err_(err), message_(std::move(message)) {}
+  Status(std::string message, int err, Kind kind = Kind::error)
+      : failed_(true), err_(err), kind_(kind), message_(std::move(message)) {}
   bool failed_ = false;
   int err_ = 0;
+  Kind kind_ = Kind::error;
   std::string message_;
 };
 

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "benchmarks/mm/anon_layout.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 #include "kernels/safety/resource_check.hpp"
 
 namespace rmapbench::mm {

@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 #include <sys/resource.h>
 
-#include "benchmarks/metrics.hpp"
+#include "benchmarks/harness/metrics.hpp"
 #include "kernels/perf/perf_events.hpp"
 
 namespace rmapbench::mm {

@@ -16,7 +16,7 @@
 #include <fstream>
 #include <utility>
 
-#include "benchmarks/metrics.hpp"
+#include "benchmarks/harness/metrics.hpp"
 #include "kernels/safety/children.hpp"
 
 namespace rmapbench::mm {
@@ -312,6 +312,23 @@ AgentReply reply_error(const std::string& message) {
   return r;
 }
 
+AgentReply reply_status(const Status& s) {
+  if (!s.failed()) return reply_ok();
+  AgentReply r = reply_error(s.message());
+  r.failed = 1 + static_cast<int>(s.kind());
+  return r;
+}
+
+namespace {
+Status status_of(const AgentReply& r) {
+  switch (r.failed - 1) {
+    case static_cast<int>(Status::Kind::skip): return Status::skip(r.message);
+    case static_cast<int>(Status::Kind::declined): return Status::declined(r.message);
+  }
+  return Status::error(r.message);
+}
+}  // namespace
+
 Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
   if (depth < 1) return Status::error("agent depth must be >= 1");
   int request_pipe[2], reply_pipe[2];
@@ -352,7 +369,7 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
       safety::become_child_of_run(parent);
     }
     Status s = setup ? setup() : Status::ok();
-    AgentReply ready = s.failed() ? reply_error(s.message()) : reply_ok();
+    AgentReply ready = reply_status(s);
     write_all(reply_pipe[1], &ready, sizeof ready);
     if (s.failed()) _exit(1);
     AgentRequest req;
@@ -371,7 +388,7 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
   AgentReply ready;
   if (read_all(agent.reply_fd_, &ready, sizeof ready) != sizeof ready)
     return Status::error(fmt::format("agent at depth {} died during setup", depth));
-  if (ready.failed) return Status::error(ready.message);
+  if (ready.failed) return status_of(ready);
   return agent;
 }
 
@@ -426,7 +443,7 @@ Result<AgentReply> Agent::receive() {
     }
     return Status::error(fmt::format("agent (pid {}) died: {}", pid, how));
   }
-  if (r.failed) return Status::error(r.message);
+  if (r.failed) return status_of(r);
   return r;
 }
 

@@ -87,7 +87,7 @@ struct AgentRequest {
   long arg = 0;
 };
 struct AgentReply {
-  int failed = 0;  // non-zero: message says why
+  int failed = 0;  // non-zero: message says why; 1 + the Status::Kind of the failure
   double values[8] = {};
   char message[384] = {};
 };
@@ -119,6 +119,8 @@ class Agent {
 
 AgentReply reply_ok(std::initializer_list<double> values = {});
 AgentReply reply_error(const std::string& message);
+// A failure with its kind (a skip stays a skip in the caller), or ok.
+AgentReply reply_status(const Status& s);
 
 // Test hook for oracles: when RMAPBENCH_TEST_CORRUPT names a workload, that
 // workload corrupts one byte in one sharer so its oracle must report it.

@@ -6,7 +6,7 @@
 
 #include "benchmarks/mm/fork_oracle.hpp"
 #include "benchmarks/mm/op_counters.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 
 namespace rmapbench::mm {
 

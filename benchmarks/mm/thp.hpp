@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "benchmarks/mm/processes.hpp"
+#include "benchmarks/mm/page_census.hpp"
 #include "kernels/status.hpp"
 #include "kernels/safety/knob_guard.hpp"
 
@@ -94,47 +95,10 @@ void report_events(benchmark::State& state, const ThpEvents& sum, long iteration
 // VMAs of its own. Malformed text is an error.
 Result<long long> parse_smaps_anon_huge_kb(std::string_view smaps, uintptr_t start, uintptr_t end);
 
-// /proc/<pid>/pagemap entry (fs/proc/task_mmu.c).
-struct PagemapEntry {
-  bool present = false;
-  bool swapped = false;
-  uint64_t pfn = 0;  // 0 when not present, or when PFNs are hidden (not CAP_SYS_ADMIN)
-};
-PagemapEntry decode_pagemap(uint64_t raw);
-
-// /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h).
-inline constexpr uint64_t kKpfCompoundHead = 1ull << 15;
-inline constexpr uint64_t kKpfCompoundTail = 1ull << 16;
-inline constexpr uint64_t kKpfKsm = 1ull << 21;
-inline constexpr uint64_t kKpfThp = 1ull << 22;
-
-// What the pages of a range are backed by.
-struct FolioCensus {
-  long pages = 0;        // pages looked at
-  long present = 0;      // mapped (pagemap present bit)
-  long thp_pages = 0;    // part of a THP / mTHP folio (KPF_THP)
-  long thp_heads = 0;    // first page of such a folio (KPF_THP + KPF_COMPOUND_HEAD)
-  long ksm_pages = 0;    // KSM pages (KPF_KSM)
-};
-// Counts one page given its kpageflags (nullopt: not present).
-void census_add(FolioCensus& c, std::optional<uint64_t> kpageflags);
-
 // ------------------------------------------------------------ probes
 
 // AnonHugePages (kB) of `pid`'s VMAs overlapping [start, start + len).
 Result<long long> anon_huge_kb(pid_t pid, uintptr_t start, size_t len);
-
-// The census of `ranges` (start, bytes) in each process of `pids` (0 = us),
-// from /proc/<pid>/pagemap and /proc/kpageflags (root: PFNs are hidden from
-// others). Flags of a PFN are read once for all processes.
-Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
-                                        const std::vector<std::pair<uintptr_t, size_t>>& ranges);
-// The number of distinct KSM page frames (KPF_KSM) backing range i of process
-// i, over all i: the KSM pages these processes map, however many map each.
-// Same needs as census().
-Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vector<std::pair<uintptr_t, size_t>>& ranges);
-// Why census() cannot work here, or nullopt when it can.
-std::optional<std::string> census_unavailable();
 
 // ------------------------------------------------------------ the region
 

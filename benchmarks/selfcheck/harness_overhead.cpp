@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "benchmarks/mm/lean_forker.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 #include "benchmarks/selfcheck/selfcheck.hpp"
 
 namespace rmapbench::selfcheck {

@@ -31,7 +31,7 @@
 
 #include "benchmarks/mm/ksm.hpp"
 #include "benchmarks/mm/thp.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 #include "benchmarks/selfcheck/selfcheck.hpp"
 #include "kernels/safety/knob_guard.hpp"
 #include "kernels/safety/signals.hpp"

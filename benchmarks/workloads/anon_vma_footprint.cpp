@@ -6,13 +6,14 @@
 
 #include <memory>
 
-#include "benchmarks/metrics.hpp"
+#include "benchmarks/harness/metrics.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/budget.hpp"
 #include "kernels/procfs/kernel_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/mm/remote_fork.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
+#include "benchmarks/harness/run.hpp"
 
 namespace rmapbench {
 namespace {
@@ -83,42 +84,39 @@ Result<Counted> count(const mm::SlabReader* reader, const Spawn& spawn, mm::Anon
 }
 
 void measure(benchmark::State& state, long vmas, long children, long vmas_per_child, const Spawn& spawn) {
+  harness::Run run(state);
   auto reader = mm::SlabReader::open();
   const mm::SlabReader* slab = reader ? &*reader : nullptr;
-  std::vector<std::string> notes;
-  if (!reader) notes.push_back("slab counts absent: " + reader.status().message());
+  if (!reader) run.note("slab counts absent: " + reader.status().message());
   SlabCounts with, without;
-  for (auto _ : state) {
+  const bool timed = run.time([&]() -> Result<int64_t> {
     // The baseline runs before the layout exists, so its processes do not
     // inherit it; the difference is what the layout costs.
     auto baseline = count(slab, spawn, nullptr);
-    auto layout = baseline ? mm::AnonLayout::create(vmas) : Result<mm::AnonLayout>(baseline.status());
-    auto measured = layout ? count(slab, spawn, &*layout) : Result<Counted>(layout.status());
-    if (measured) {
-      if (Status s = layout->verify(); s.failed()) measured = s.context("parent after the children");
-    }
-    if (!measured) {
-      fail(state, measured.status().message());
-      break;
-    }
+    if (!baseline) return baseline.status();
+    auto layout = mm::AnonLayout::create(vmas);
+    if (!layout) return layout.status();
+    auto measured = count(slab, spawn, &*layout);
+    if (!measured) return measured.status();
+    if (Status s = layout->verify(); s.failed()) return s.context("parent after the children");
     for (int i = 0; i < 3; ++i) {
       with.objects[i] += measured->delta.objects[i];
       without.objects[i] += baseline->delta.objects[i];
     }
-    state.SetIterationTime(static_cast<double>(measured->spawn_ns) / 1e9 / static_cast<double>(children));
-  }
-  if (failed(state)) return;
+    return measured->spawn_ns;
+  }, static_cast<double>(children));
+  if (!timed) return;
   if (slab) {
-    const double per_child = static_cast<double>(children) * static_cast<double>(state.iterations());
+    const double per_child = static_cast<double>(children) * static_cast<double>(run.iterations());
     const double per_vma = per_child * static_cast<double>(vmas_per_child);
     report_metric(state, kAnonVma, with.objects[0] / per_child);
     report_metric(state, kAvc, with.objects[1] / per_child);
     report_metric(state, kVmaStruct, with.objects[2] / per_child);
     report_metric(state, kAnonVmaPerVma, (with.objects[0] - without.objects[0]) / per_vma);
     report_metric(state, kAvcPerVma, (with.objects[1] - without.objects[1]) / per_vma);
-    for (const char* cache : kCaches) notes.push_back(slab->note(cache));
+    for (const char* cache : kCaches) run.note(slab->note(cache));
   }
-  set_notes(state, notes);
+  run.finish();
 }
 
 Result<Finish> spawn_children(mm::AnonLayout* layout, long children) {
@@ -188,11 +186,12 @@ RMAPBENCH_WORKLOAD(anon_vma_footprint,
                                    "vm_area_struct kept alive by forked processes",
                     .description = "For each layout - N children of a parent with V faulted VMAs; a fork chain of "
                                    "depth D; N children each keeping 1000/N of 1000 VMAs - counts the slab objects "
-                                   "before and while the children live, from /sys/kernel/slab/<cache>/objects (aliases "
-                                   "of merged caches followed) or /proc/slabinfo; the same processes without the "
-                                   "layout give the baseline the per-VMA figures subtract. Timed: creating the "
+                                   "before and while the children live, from /sys/kernel/slab/<cache>/objects "
+                                   "(aliases of merged caches followed) or /proc/slabinfo; the same processes without "
+                                   "the layout give the baseline the per-VMA figures subtract. Timed: creating the "
                                    "children, per child. Without readable counts the counters are absent and the "
-                                   "reason is noted. Oracle: every child sees the parent's data.",
+                                   "reason is noted.",
+                    .oracle = "every child sees the parent's data.",
                     .parameters = "children, vmas, depth (quick: children 8 x vmas 64,1000; depth 4; width 10)",
                     .needs = {},
                     .register_benchmarks = register_footprint});

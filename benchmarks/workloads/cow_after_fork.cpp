@@ -9,7 +9,8 @@
 #include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/op_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
+#include "benchmarks/harness/run.hpp"
 
 namespace rmapbench {
 namespace {
@@ -62,97 +63,86 @@ Status check_view(const mm::AnonLayout& layout, bool writer, const char* who) {
   return Status::ok();
 }
 
-enum class Writer { parent, child };
+// The writer is the parent: it writes, then checks its own view.
+Result<CountedWrite> write_in_parent(mm::AnonLayout& layout) {
+  auto w = write_every_page(layout);
+  if (!w) return w;
+  if (Status s = check_view(layout, true, "parent (writer)"); s.failed()) return s;
+  return w;
+}
 
-void run(benchmark::State& state, long sharers, Writer writer) {
+// The writer is a child (one of the sharers): it writes and checks its view,
+// the parent then checks it still sees the original.
+Result<CountedWrite> write_in_child(mm::AnonLayout& layout) {
+  mm::AnonLayout* shared = &layout;
+  auto agent = mm::Agent::spawn(1, {}, [shared](const mm::AgentRequest&) {
+    auto w = write_every_page(*shared);
+    if (!w) return mm::reply_error(w.status().message());
+    if (Status s = check_view(*shared, true, "child (writer)"); s.failed()) return mm::reply_error(s.message());
+    mm::AgentReply r = mm::reply_ok({double(w->ns), w->counts.page_faults, w->counts.context_switches,
+                                     w->counts.cpu_migrations, w->counts.sys_us});
+    std::snprintf(r.message, sizeof r.message, "%s", w->absent.empty() ? "" : w->absent.front().c_str());
+    return r;
+  });
+  if (!agent) return agent.status();
+  auto r = agent->call({1, 0});
+  if (!r) return r.status();
+  CountedWrite w;
+  w.ns = static_cast<int64_t>(r->values[0]);
+  w.counts = {r->values[1], r->values[2], r->values[3], r->values[4]};
+  if (r->message[0]) w.absent.push_back(r->message);
+  if (Status s = check_view(layout, false, "parent"); s.failed()) return s;
+  return w;
+}
+
+struct Variant {
+  const char* name;
+  Result<CountedWrite> (*write)(mm::AnonLayout& layout);
+  bool writer_is_a_sharer;  // with a child writer, one of the S sharers writes
+};
+
+const Variant kVariants[] = {
+    {"parent_write", write_in_parent, false},
+    {"child_write", write_in_child, true},
+};
+
+void run(benchmark::State& state, const Variant& v, const long& sharers) {
+  harness::Run run(state);
   // The writer is one of the sharers (or the parent, with S children).
-  if (sharers < 1) return skip(state, "needs sharers >= 1");
+  if (sharers < 1) return run.stop(Status::skip("needs sharers >= 1"));
   if (!mm::within_budget(state, {mm::grows_with("sharers", sharers), mm::fixed(1), mm::fixed(2 * kPages)}))
     return;
   const bool corrupt = mm::test_corruption_requested("cow_after_fork");
-  mm::OpCounts sum{0, 0, 0, 0};
-  std::vector<std::string> absent;
-  for (auto _ : state) {
-    auto layout = mm::AnonLayout::create(1, kPages, static_cast<uint32_t>(state.iterations() + 3));
-    if (!layout) {
-      fail(state, layout.status().message());
-      break;
-    }
-    // Children that only share; with a child writer one of the S is the agent.
-    const long holders = writer == Writer::parent ? sharers : sharers - 1;
-    auto group = mm::ChildGroup::spawn(holders, {}, [&layout, corrupt](long i) -> Status {
-      if (corrupt && i == 0) layout->corrupt_one_byte_for_test(0, 3);
-      return check_view(*layout, false, "sharer");
-    });
-    if (!group) {
-      fail(state, group.status().message());
-      break;
-    }
-    Result<CountedWrite> written = Status::error("not written");
-    if (writer == Writer::parent) {
-      written = write_every_page(*layout);
-      if (written) {
-        if (Status s = check_view(*layout, true, "parent (writer)"); s.failed()) written = s;
-      }
-    } else {
-      mm::AnonLayout* shared = &*layout;
-      auto agent = mm::Agent::spawn(1, {}, [shared](const mm::AgentRequest&) {
-        auto w = write_every_page(*shared);
-        if (!w) return mm::reply_error(w.status().message());
-        if (Status s = check_view(*shared, true, "child (writer)"); s.failed()) return mm::reply_error(s.message());
-        mm::AgentReply r = mm::reply_ok({double(w->ns), w->counts.page_faults, w->counts.context_switches,
-                                         w->counts.cpu_migrations, w->counts.sys_us});
-        std::snprintf(r.message, sizeof r.message, "%s", w->absent.empty() ? "" : w->absent.front().c_str());
-        return r;
-      });
-      if (!agent) {
-        written = agent.status();
-      } else if (auto r = agent->call({1, 0}); !r) {
-        written = r.status();
-      } else {
-        CountedWrite w;
-        w.ns = static_cast<int64_t>(r->values[0]);
-        w.counts = {r->values[1], r->values[2], r->values[3], r->values[4]};
-        if (r->message[0]) w.absent.push_back(r->message);
-        written = w;
-        if (Status s = check_view(*layout, false, "parent"); s.failed()) written = s;
-      }
-    }
-    if (!written) {
-      fail(state, written.status().message());
-      break;
-    }
-    if (Status s = group->release(); s.failed()) {
-      fail(state, s.message());
-      break;
-    }
-    sum.page_faults += written->counts.page_faults;
-    sum.context_switches += written->counts.context_switches;
-    sum.cpu_migrations += written->counts.cpu_migrations;
-    sum.sys_us += written->counts.sys_us;
-    absent = written->absent;
-    state.SetIterationTime(static_cast<double>(written->ns) / 1e9 / kPages);
-  }
-  if (failed(state)) return;
-  // Per page, like the timing.
-  const double per = static_cast<double>(state.iterations()) * kPages;
-  mm::OpCounts per_page{absent.empty() ? sum.page_faults / per : -1, absent.empty() ? sum.context_switches / per : -1,
-                        absent.empty() ? sum.cpu_migrations / per : -1, sum.sys_us / per};
-  mm::report_op_counts(state, per_page);
+  const bool timed = run.time([&]() -> Result<int64_t> {
+    auto layout = mm::AnonLayout::create(1, kPages, static_cast<uint32_t>(run.iterations() + 3));
+    if (!layout) return layout.status();
+    // Children that only share.
+    auto group = mm::ChildGroup::spawn(v.writer_is_a_sharer ? sharers - 1 : sharers, {},
+                                       [&layout, corrupt](long i) -> Status {
+                                         if (corrupt && i == 0) layout->corrupt_one_byte_for_test(0, 3);
+                                         return check_view(*layout, false, "sharer");
+                                       });
+    if (!group) return group.status();
+    auto written = v.write(*layout);
+    if (!written) return written.status();
+    if (Status s = group->release(); s.failed()) return s;
+    run.add_counts(written->counts, written->absent);
+    return written->ns;
+  }, kPages);
+  if (!timed) return;
+  run.report_counts(kPages);  // per page, like the timing
   state.counters["sharers"] = static_cast<double>(sharers);
-  set_notes(state, absent);
+  run.finish();
 }
 
 void register_cow(Registrar& r) {
-  const int iterations = r.profile() == Profile::quick ? 10 : 40;
-  for (long sharers : r.sweep("sharers", {1, 8, 64}, {1, 2, 4, 8, 16, 32, 64})) {
-    r.add(fmt::format("cow_after_fork/parent_write/sharers:{}", sharers),
-          [sharers](benchmark::State& s) { run(s, sharers, Writer::parent); })
-        ->Iterations(iterations);
-    r.add(fmt::format("cow_after_fork/child_write/sharers:{}", sharers),
-          [sharers](benchmark::State& s) { run(s, sharers, Writer::child); })
-        ->Iterations(iterations);
-  }
+  const std::vector<long> sharers = r.sweep("sharers", {1, 8, 64}, {1, 2, 4, 8, 16, 32, 64});
+  auto points = [&](const Variant&) {
+    std::vector<std::pair<std::string, long>> out;
+    for (long s : sharers) out.emplace_back(fmt::format("/sharers:{}", s), s);
+    return out;
+  };
+  add_variants(r, kVariants, points, run, r.profile() == Profile::quick ? 10 : 40);
 }
 
 }  // namespace
@@ -162,8 +152,9 @@ RMAPBENCH_WORKLOAD(cow_after_fork,
                     .kernel_path = "do_wp_page -> wp_page_copy on anonymous folios mapped by S+1 processes",
                     .description = "A parent faults 256 pages, forks S children that keep them; then the parent, or "
                                    "one of the children, writes one byte per page. Timed: the write loop, reported "
-                                   "per page (one COW fault each). Oracle: the writer sees its byte plus the copied "
-                                   "original; every other sharer still sees only the original.",
+                                   "per page (one COW fault each).",
+                    .oracle = "the writer sees its byte plus the copied original; every other sharer still sees only "
+                              "the original.",
                     .parameters = "sharers: S children sharing the pages (quick 1,8,64; full 1..64)",
                     .needs = {},
                     .register_benchmarks = register_cow});

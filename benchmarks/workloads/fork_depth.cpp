@@ -6,7 +6,7 @@
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/remote_fork.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 
 namespace rmapbench {
 namespace {
@@ -36,8 +36,9 @@ RMAPBENCH_WORKLOAD(fork_depth,
                     .kernel_path = "anon_vma_fork / anon_vma_clone over a deep anon_vma hierarchy; unlink_anon_vmas",
                     .description = "The benchmark process maps 100 faulted anonymous VMAs and forks a chain of D "
                                    "processes (fork of fork), each keeping every mapping. The deepest one times "
-                                   "fork+exit+wait of its own child. Oracle: the deepest process still reads the "
-                                   "original data; a child of it sees the data and its writes stay private.",
+                                   "fork+exit+wait of its own child.",
+                    .oracle = "the deepest process still reads the original data; a child of it sees the data and its "
+                              "writes stay private.",
                     .parameters = "depth: length of the fork chain (quick 1,4,16; full 1..64)",
                     .needs = {},
                     .register_benchmarks = register_fork_depth});

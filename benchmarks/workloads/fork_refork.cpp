@@ -6,7 +6,7 @@
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/remote_fork.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 
 namespace rmapbench {
 namespace {
@@ -36,8 +36,8 @@ RMAPBENCH_WORKLOAD(fork_refork,
                    {.name = "fork_refork",
                     .kernel_path = "anon_vma_prepare in a forked child, then anon_vma_fork of inherited + own VMAs",
                     .description = "The benchmark process maps 64 faulted VMAs and forks a child; the child maps and "
-                                   "faults N new VMAs of its own, then times fork+exit+wait of its own children. "
-                                   "Oracle: inherited data intact in the child; its own VMAs fork-isolated.",
+                                   "faults N new VMAs of its own, then times fork+exit+wait of its own children.",
+                    .oracle = "inherited data intact in the child; its own VMAs fork-isolated.",
                     .parameters = "new_vmas: VMAs the child maps before forking (quick 1,64,1000; full 1..4096)",
                     .needs = {},
                     .register_benchmarks = register_fork_refork});

@@ -7,12 +7,12 @@
 // shared libraries, heap, stacks), about half of a fork's cost at V = 1.
 #include <fmt/core.h>
 
-#include "benchmarks/metrics.hpp"
+#include "benchmarks/harness/metrics.hpp"
 #include "benchmarks/mm/budget.hpp"
 #include "benchmarks/mm/lean_forker.hpp"
 #include "benchmarks/mm/op_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 
 namespace rmapbench {
 namespace {
@@ -128,8 +128,8 @@ RMAPBENCH_WORKLOAD(fork_storm,
                                    "anon_vma) forks a child that exits at once; the parent waits. The parent is a lean "
                                    "static process (rmapbench-forker) holding only that layout, so the figures are the "
                                    "kernel's and not the benchmark process's. Timed: fork+exit+wait, "
-                                   "fork() alone, and exit alone (child's last instruction to waitpid's return). "
-                                   "Oracle: a child sees every byte of the parent's data, its writes stay private.",
+                                   "fork() alone, and exit alone (child's last instruction to waitpid's return).",
+                    .oracle = "a child sees every byte of the parent's data, its writes stay private.",
                     .parameters = "vmas: faulted anonymous VMAs (quick 1,64,1000; full 1..16384)",
                     .needs = {},
                     .register_benchmarks = register_fork_storm});

@@ -4,30 +4,24 @@
 // folios (split_folio -> unmap_folio: try_to_migrate over the rmap;
 // remap_page). The cost grows with the mappers.
 //
-// Triggers, each its own family:
-//   debugfs           <debugfs>/split_huge_pages "pid,start,end,0" (direct);
-//                     refused under kernel lockdown
-//   deferred_shrinker every mapper drops the last page of each folio
-//                     (MADV_DONTNEED), so the folio is queued for deferred
-//                     split; the shrinkers then run through drop_slab (write 2
-//                     to /proc/sys/vm/drop_caches). Timed: that write, minus
-//                     the same write with nothing queued just before.
-//   madv_cold         MADV_COLD of the last page of a folio nobody else maps
-//   madv_pageout      MADV_PAGEOUT of the same (both split it synchronously)
+// The triggers are the variants (kVariants, each with the note it leaves in
+// the results): <debugfs>/split_huge_pages (refused under kernel lockdown),
+// the deferred split shrinker run through drop_slab, and MADV_COLD /
+// MADV_PAGEOUT of the last page of a folio nobody else maps.
 #include <fmt/core.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <optional>
+#include <climits>
 
-#include "benchmarks/metrics.hpp"
+#include "benchmarks/harness/metrics.hpp"
+#include "benchmarks/harness/registry.hpp"
+#include "benchmarks/harness/run.hpp"
 #include "benchmarks/mm/anon_layout.hpp"
 #include "benchmarks/mm/op_counters.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "benchmarks/mm/thp.hpp"
-#include "benchmarks/registry.hpp"
 
 namespace rmapbench {
 
@@ -41,108 +35,92 @@ RMAPBENCH_METRIC(kShrinkersIdleUs, {"shrinkers_idle_us", "us", Better::lower, Me
                                     "drop_slab with nothing queued for deferred split (subtracted from the figure)"});
 namespace {
 
-// Skip-worthy outcome of one iteration (the host cannot, not the kernel failed).
-constexpr int kSkipErr = -4242;
-// The kernel declined to split some folio where splitting is best-effort:
-// the iteration is repeated, up to kAttempts times in all.
-constexpr int kDeclinedErr = -4243;
-constexpr int kAttempts = 3;
-
-// The sizes a sweep registers: PMD first, then the given mTHP sizes below it.
-std::vector<long> size_sweep(Registrar& r) {
-  const long pmd_kb = static_cast<long>(mm::thp::pmd_size() / 1024);
-  std::vector<long> quick = {pmd_kb > 0 ? pmd_kb : 2048, 64};
-  std::vector<long> full = quick;
-  for (long kb : {1024, 512, 256, 128, 32, 16})
-    if (kb < full.front()) full.push_back(kb);
-  return r.sweep("thp_kb", quick, full);
-}
-
-// Per-iteration sums, reported as averages.
-struct Sums {
-  double timed_ns = 0, idle_ns = 0;
-  mm::thp::ThpEvents events;
-  mm::OpCounts counts{0, 0, 0, 0};
-  std::vector<std::string> absent;
-  long iterations = 0;
-  long declined = 0;  // iterations repeated
-  void add(const mm::OpCounts& c) {
-    counts.page_faults += c.page_faults;
-    counts.context_switches += c.context_switches;
-    counts.cpu_migrations += c.cpu_migrations;
-    counts.sys_us += c.sys_us;
-  }
-};
-
-void report(benchmark::State& state, const Sums& s, long sharers, long folios, bool with_idle) {
-  const double n = static_cast<double>(std::max<long>(1, s.iterations));
-  report_metric(state, kFolioSplitUs, s.timed_ns / 1e3 / n / static_cast<double>(folios));
-  if (with_idle) report_metric(state, kShrinkersIdleUs, s.idle_ns / 1e3 / n);
-  report_metric(state, kSplitDeclined, static_cast<double>(s.declined) / n);
-  mm::thp::report_events(state, s.events, s.iterations, sharers);
-  // Per folio split, like the timing.
-  const double per = n * static_cast<double>(folios);
-  const bool perf = s.absent.empty();
-  mm::report_op_counts(state, {perf ? s.counts.page_faults / per : -1, perf ? s.counts.context_switches / per : -1,
-                               perf ? s.counts.cpu_migrations / per : -1, s.counts.sys_us / per});
-}
-
 using mm::thp::PageExpect;
 using mm::thp::ThpRegion;
 
-enum class Trigger { debugfs, deferred_shrinker, madv_cold, madv_pageout };
-
-const char* trigger_name(Trigger t) {
-  switch (t) {
-    case Trigger::debugfs: return "debugfs";
-    case Trigger::deferred_shrinker: return "deferred_shrinker";
-    case Trigger::madv_cold: return "madv_cold";
-    case Trigger::madv_pageout: return "madv_pageout";
-  }
-  return "?";
-}
-
-const char* trigger_note(Trigger t) {
-  switch (t) {
-    case Trigger::debugfs: return "split by <debugfs>/split_huge_pages (pid, range, order 0); timed: the write";
-    case Trigger::deferred_shrinker:
-      return "split by the deferred split shrinker: every mapper MADV_DONTNEEDs the last page of each folio, then "
-             "drop_slab runs the shrinkers (write 2 to /proc/sys/vm/drop_caches); timed: that write minus the same "
-             "write with nothing queued (shrinkers_idle_us)";
-    case Trigger::madv_cold: return "split synchronously by MADV_COLD of the last page of each unshared folio; timed: madvise";
-    case Trigger::madv_pageout:
-      return "split synchronously by MADV_PAGEOUT of the last page of each unshared folio; timed: madvise";
-  }
-  return "";
-}
-
-struct Sample {
-  int64_t timed_ns = 0;
-  int64_t idle_ns = 0;
-  mm::thp::ThpEvents events;
-  mm::OpCounts counts;
-  std::vector<std::string> absent;
-};
-
+// The kernel may decline to split a folio where splitting is best-effort
+// (Status::declined): the iteration is repeated, up to kAttempts times in all.
+constexpr int kAttempts = 3;
 // The page each process writes after the split (COW isolation), the page the
 // deferred trigger drops.
 constexpr long kParentMarks = 1;
 constexpr long kChildMarks = 2;
 
-Result<Sample> split_once(Trigger trigger, size_t folio_bytes, long folios, long sharers, bool corrupt, uint32_t seed,
-                          const std::string& debugfs_path) {
+// What a trigger splits: `folios` folios of `region`; the shrinkers' idle
+// time (measured just before) and the debugfs file where they are used.
+struct Target {
+  ThpRegion& region;
+  long folios;
+  long last;  // the page of each folio MADV_COLD/PAGEOUT/DONTNEED act on
+  int64_t idle_ns;
+  const std::string& debugfs_path;
+};
+
+Result<int64_t> by_debugfs(const Target& t) {
+  return mm::thp::debugfs_split(t.debugfs_path, getpid(), t.region.start(), t.region.end(), 0);
+}
+
+Result<int64_t> by_shrinker(const Target& t) {
+  auto ns = mm::thp::run_shrinkers();
+  if (!ns) return ns;
+  return std::max<int64_t>(0, *ns - t.idle_ns);
+}
+
+Result<int64_t> by_madvise(const Target& t, int advice, const char* what) {
+  int64_t ns = 0;
+  for (long f = 0; f < t.folios; ++f) {
+    const int64_t t0 = mm::monotonic_ns();
+    int rc = madvise(t.region.page(f, t.last), mm::page_size(), advice);
+    ns += mm::monotonic_ns() - t0;
+    if (rc != 0) return Status::from_errno(what);
+  }
+  return ns;
+}
+Result<int64_t> by_madv_cold(const Target& t) { return by_madvise(t, MADV_COLD, "madvise(MADV_COLD)"); }
+Result<int64_t> by_madv_pageout(const Target& t) { return by_madvise(t, MADV_PAGEOUT, "madvise(MADV_PAGEOUT)"); }
+
+struct Variant {
+  const char* name;
+  Result<int64_t> (*split)(const Target&);
+  const char* note;
+  bool deferred;       // every mapper drops a page first; the shrinkers' idle time is subtracted
+  bool unshared_only;  // the trigger leaves folios other processes map alone
+  bool all_sizes_quick;
+};
+
+const Variant kVariants[] = {
+    {"debugfs", by_debugfs, "split by <debugfs>/split_huge_pages (pid, range, order 0); timed: the write", false, false,
+     false},
+    {"deferred_shrinker", by_shrinker,
+     "split by the deferred split shrinker: every mapper MADV_DONTNEEDs the last page of each folio, then drop_slab "
+     "runs the shrinkers (write 2 to /proc/sys/vm/drop_caches); timed: that write minus the same write with nothing "
+     "queued (shrinkers_idle_us)",
+     true, false, true},
+    {"madv_cold", by_madv_cold,
+     "split synchronously by MADV_COLD of the last page of each unshared folio; timed: madvise", false, true, false},
+    {"madv_pageout", by_madv_pageout,
+     "split synchronously by MADV_PAGEOUT of the last page of each unshared folio; timed: madvise", false, true, false},
+};
+
+struct Point {
+  long kb, sharers;
+};
+
+// One iteration: a fresh region shared with the sharers, split, checked.
+// Returns the timed ns; adds the events and counts of a successful one.
+Result<int64_t> split_once(harness::Run& run, const Variant& v, const Point& p, long folios, bool corrupt,
+                           uint32_t seed, const std::string& debugfs_path, mm::thp::ThpEvents& events) {
   const size_t ps = mm::page_size();
-  const long kb = static_cast<long>(folio_bytes / 1024);
-  auto region = ThpRegion::create(folio_bytes, folios, seed);
+  auto region = ThpRegion::create(static_cast<size_t>(p.kb) * 1024, folios, seed);
   if (!region) return region.status().context("THP region");
-  if (Status s = mm::thp::confirm_thps(*region); s.failed()) return Status::error(s.message(), kSkipErr);
+  if (Status s = mm::thp::confirm_thps(*region); s.failed()) return Status::skip(s.message());
   // No collapse from here on: khugepaged may otherwise rebuild a THP from a
   // split range (511 present PTEs are within its max_ptes_none) before the
   // oracle looks, and sharers forked below inherit the flag. Existing THPs
   // stay as they are.
   if (Status s = region->forbid_collapse(); s.failed()) return s;
   const long last = region->pages_per_folio() - 1;
-  const bool drops = trigger == Trigger::deferred_shrinker;
+  const bool drops = v.deferred;
   ThpRegion* shared = &*region;
 
   auto drop_last_pages = [shared, last, ps]() -> Status {
@@ -164,11 +142,10 @@ Result<Sample> split_once(Trigger trigger, size_t folio_bytes, long folios, long
         fmt::format("sharer {} after the split", i));
   };
 
-  Sample sample;
-  auto before = mm::thp::read_events(kb);
+  auto before = mm::thp::read_events(p.kb);
   if (!before) return before.status();
-  auto group = mm::ChildGroup::spawn(sharers, drops ? mm::ChildGroup::Body([&](long) { return drop_last_pages(); })
-                                                    : mm::ChildGroup::Body(),
+  auto group = mm::ChildGroup::spawn(p.sharers, drops ? mm::ChildGroup::Body([&](long) { return drop_last_pages(); })
+                                                      : mm::ChildGroup::Body(),
                                      sharer_check);
   if (!group) return group.status();
   // The idle figure as close to the timed one as possible: the sharers have
@@ -178,76 +155,54 @@ Result<Sample> split_once(Trigger trigger, size_t folio_bytes, long folios, long
   // the perf counters already on, as the timed write is: idle runs without
   // them left the counters' own cost in the difference (about 4% at 0
   // sharers, against a bare loop without counters).
+  int64_t idle_ns = 0;
   auto idle_then_drop = [&]() -> Status {
-    sample.idle_ns = INT64_MAX;
+    idle_ns = INT64_MAX;
     for (int i = 0; i < 3; ++i) {
       auto idle = mm::thp::run_shrinkers();
       if (!idle) return idle.status();
-      sample.idle_ns = std::min<int64_t>(sample.idle_ns, *idle);
+      idle_ns = std::min<int64_t>(idle_ns, *idle);
     }
     return drop_last_pages();
   };
-
   // The timed operation, with the per-operation counters on.
+  int64_t timed_ns = 0;
   auto timed = [&]() -> Status {
-    switch (trigger) {
-      case Trigger::debugfs: {
-        auto ns = mm::thp::debugfs_split(debugfs_path, getpid(), region->start(), region->end(), 0);
-        if (!ns) return ns.status();
-        sample.timed_ns = *ns;
-        return Status::ok();
-      }
-      case Trigger::deferred_shrinker: {
-        auto ns = mm::thp::run_shrinkers();
-        if (!ns) return ns.status();
-        sample.timed_ns = std::max<int64_t>(0, *ns - sample.idle_ns);
-        return Status::ok();
-      }
-      case Trigger::madv_cold:
-      case Trigger::madv_pageout: {
-        const int advice = trigger == Trigger::madv_cold ? MADV_COLD : MADV_PAGEOUT;
-        for (long f = 0; f < folios; ++f) {
-          const int64_t t0 = mm::monotonic_ns();
-          int rc = madvise(region->page(f, last), ps, advice);
-          sample.timed_ns += mm::monotonic_ns() - t0;
-          if (rc != 0) return Status::from_errno(trigger == Trigger::madv_cold ? "madvise(MADV_COLD)" : "madvise(MADV_PAGEOUT)");
-        }
-        return Status::ok();
-      }
-    }
-    return Status::ok();
+    auto ns = v.split({*region, folios, last, idle_ns, debugfs_path});
+    if (ns) timed_ns = *ns;
+    return ns.status();
   };
-  auto counts = mm::count_per_op(1, timed, &sample.absent, drops ? idle_then_drop : std::function<Status()>());
+  std::vector<std::string> absent;
+  auto counts = mm::count_per_op(1, timed, &absent, drops ? idle_then_drop : std::function<Status()>());
   if (!counts) return counts.status();
-  sample.counts = *counts;
-  auto after = mm::thp::read_events(kb);
+  auto after = mm::thp::read_events(p.kb);
   if (!after) return after.status();
-  sample.events = *after - *before;
+  const mm::thp::ThpEvents delta = *after - *before;
   if (drops) {
-    const mm::thp::ThpEvents& q = sample.events;
-    const long long n = q.size_split_deferred >= 0 ? q.size_split_deferred : q.deferred_split_page;
+    const long long n = delta.size_split_deferred >= 0 ? delta.size_split_deferred : delta.deferred_split_page;
     if (n < folios)
       return Status::error(fmt::format("only {} of {} folios were queued for deferred split after every mapper "
                                        "dropped a page (hugepages-{}kB/stats/split_deferred, thp_deferred_split_page)",
-                                       n, folios, kb));
+                                       n, folios, p.kb));
   }
 
   // Oracle 1: the folios were split, in every process.
-  const long long split = sample.events.size_split >= 0 ? sample.events.size_split : sample.events.split_page;
-  if (split < folios)
-    return Status::error(fmt::format("{} split only {} of {} folios of {} kB (hugepages-{}kB/stats/split, "
-                                     "thp_split_page)",
-                                     trigger_name(trigger), split, folios, kb, kb),
-                         trigger == Trigger::debugfs ? 0 : kDeclinedErr);
+  const long long split = delta.size_split >= 0 ? delta.size_split : delta.split_page;
+  if (split < folios) {
+    const std::string message = fmt::format("{} split only {} of {} folios of {} kB (hugepages-{}kB/stats/split, "
+                                            "thp_split_page)",
+                                            v.name, split, folios, p.kb, p.kb);
+    return v.split == by_debugfs ? Status::error(message) : Status::declined(message);
+  }
   std::vector<pid_t> pids = {0};
   pids.insert(pids.end(), group->pids().begin(), group->pids().end());
   if (Status s = mm::thp::check_split(*region, pids); s.failed()) return s;
   // Oracle 2: every byte intact in the benchmark process.
   auto parent_view = [&](bool marked) {
     return region->verify(
-        [&](long, long p) {
-          if (drops && p == last) return PageExpect::zero;
-          if (marked && p == kParentMarks) return PageExpect::marked;
+        [&](long, long page) {
+          if (drops && page == last) return PageExpect::zero;
+          if (marked && page == kParentMarks) return PageExpect::marked;
           return PageExpect::pattern;
         },
         marked ? "benchmark process after its COW write" : "benchmark process after the split");
@@ -258,77 +213,81 @@ Result<Sample> split_once(Trigger trigger, size_t folio_bytes, long folios, long
   // checker is forked now, after the split.
   if (Status s = mm::thp::check_cow_isolation(*region, kParentMarks, *group, sharer_check, parent_view); s.failed())
     return s;
-  return sample;
+  events += delta;
+  run.add_counts(*counts, absent);
+  run.add("idle_ns", static_cast<double>(idle_ns));
+  return timed_ns;
 }
 
-void run(benchmark::State& state, Trigger trigger, long kb, long sharers) {
-  const bool corrupt = mm::test_corruption_requested("thp_split");
-  std::vector<std::string> notes = {trigger_note(trigger)};
+void run(benchmark::State& state, const Variant& v, const Point& p) {
+  harness::Run run(state, {v.note});
   std::string debugfs_path;
-  if (trigger == Trigger::debugfs) {
-    auto p = mm::thp::debugfs_split_path();
-    if (!p) return skip(state, p.status().message());
-    debugfs_path = *p;
+  if (v.split == by_debugfs) {
+    auto path = mm::thp::debugfs_split_path();
+    if (!path) return run.stop(Status::skip(path.status().message()));
+    debugfs_path = *path;
   }
-  if (trigger == Trigger::deferred_shrinker && geteuid() != 0)
-    return skip(state, "needs root: the deferred split shrinker is run through /proc/sys/vm/drop_caches");
-  if ((trigger == Trigger::madv_cold || trigger == Trigger::madv_pageout) && sharers > 0)
-    return skip(state, "MADV_COLD/MADV_PAGEOUT leave folios that other processes map alone: unshared folios only");
-  const size_t folio_bytes = static_cast<size_t>(kb) * 1024;
+  if (v.deferred && geteuid() != 0)
+    return run.stop(Status::skip("needs root: the deferred split shrinker is run through /proc/sys/vm/drop_caches"));
+  if (v.unshared_only && p.sharers > 0)
+    return run.stop(
+        Status::skip("MADV_COLD/MADV_PAGEOUT leave folios that other processes map alone: unshared folios only"));
+  const size_t folio_bytes = static_cast<size_t>(p.kb) * 1024;
   if (folio_bytes < 4 * mm::page_size())
-    return skip(state, fmt::format("{} kB folios are too small (anonymous THPs start at 4 pages)", kb));
-  auto guards = mm::thp::allow_size(kb, &notes);
-  if (!guards) return skip(state, guards.status().message());
+    return run.stop(Status::skip(fmt::format("{} kB folios are too small (anonymous THPs start at 4 pages)", p.kb)));
+  std::vector<std::string> notes;
+  auto guards = mm::thp::allow_size(p.kb, &notes);
+  for (auto& n : notes) run.note(std::move(n));
+  if (!guards) return run.stop(Status::skip(guards.status().message()));
   const long folios = mm::thp::folios_per_iteration(folio_bytes);
   // No safety::Watchdog here: its thread would put the other CPUs into our
   // mm_cpumask, and every TLB flush of the timed operation (the split walks
   // our mm too) would then IPI them: about 15 us more per flush in a VM.
   // The waits here are on our own children doing bounded work.
-
-  Sums sums;
+  const bool corrupt = mm::test_corruption_requested("thp_split");
+  mm::thp::ThpEvents events;
   uint32_t seed = 11;
-  for (auto _ : state) {
-    auto s = split_once(trigger, folio_bytes, folios, sharers, corrupt, seed++, debugfs_path);
-    for (int attempt = 2; !s && s.status().err() == kDeclinedErr && attempt <= kAttempts; ++attempt) {
-      ++sums.declined;
-      s = split_once(trigger, folio_bytes, folios, sharers, corrupt, seed++, debugfs_path);
-    }
-    if (!s) {
-      if (s.status().err() == kSkipErr) skip(state, s.status().message());
-      else fail(state, s.status().message());
-      break;
-    }
-    state.SetIterationTime(static_cast<double>(s->timed_ns) / 1e9 / static_cast<double>(folios));
-    sums.timed_ns += static_cast<double>(s->timed_ns);
-    sums.idle_ns += static_cast<double>(s->idle_ns);
-    sums.events += s->events;
-    sums.add(s->counts);
-    if (!s->absent.empty()) sums.absent = s->absent;
-    ++sums.iterations;
-  }
-  if (state.error_occurred()) return;
-  report(state, sums, sharers, folios, trigger == Trigger::deferred_shrinker);
-  notes.push_back(fmt::format("{} folios of {} kB per iteration", folios, kb));
-  notes.insert(notes.end(), sums.absent.begin(), sums.absent.end());
-  set_notes(state, notes);
+  const bool timed = run.time(
+      [&] { return split_once(run, v, p, folios, corrupt, seed++, debugfs_path, events); }, static_cast<double>(folios),
+      kAttempts);
+  if (!timed) return;
+  const double n = static_cast<double>(std::max(1L, run.iterations()));
+  report_metric(state, kFolioSplitUs, run.timed_ns() / 1e3 / n / static_cast<double>(folios));
+  if (v.deferred) report_metric(state, kShrinkersIdleUs, run.sum("idle_ns") / 1e3 / n);
+  report_metric(state, kSplitDeclined, static_cast<double>(run.declined()) / n);
+  mm::thp::report_events(state, events, run.iterations(), p.sharers);
+  run.report_counts(static_cast<double>(folios));  // per folio split, like the timing
+  run.note(fmt::format("{} folios of {} kB per iteration", folios, p.kb));
+  run.finish();
+}
+
+// The sizes a sweep registers: PMD first, then the given mTHP sizes below it.
+std::vector<long> size_sweep(Registrar& r) {
+  const long pmd_kb = static_cast<long>(mm::thp::pmd_size() / 1024);
+  std::vector<long> quick = {pmd_kb > 0 ? pmd_kb : 2048, 64};
+  std::vector<long> full = quick;
+  for (long kb : {1024, 512, 256, 128, 32, 16})
+    if (kb < full.front()) full.push_back(kb);
+  return r.sweep("thp_kb", quick, full);
 }
 
 void register_thp_split(Registrar& r) {
   const bool quick = r.profile() == Profile::quick;
-  const int iterations = quick ? 2 : 20;
   const std::vector<long> sharers = r.sweep("sharers", {0, 4, 16}, {0, 1, 2, 4, 8, 16, 32, 64});
   const std::vector<long> sizes = size_sweep(r);
   const long pmd_kb = static_cast<long>(mm::thp::pmd_size() / 1024);
-  for (Trigger t : {Trigger::debugfs, Trigger::deferred_shrinker, Trigger::madv_cold, Trigger::madv_pageout})
+  auto points = [&](const Variant& v) {
+    std::vector<std::pair<std::string, Point>> out;
     for (long kb : sizes)
       for (long s : sharers) {
-        if ((t == Trigger::madv_cold || t == Trigger::madv_pageout) && s != 0) continue;
+        if (v.unshared_only && s != 0) continue;
         // Quick: mTHP sizes only through the deferred split (the path every host has).
-        if (quick && kb != pmd_kb && t != Trigger::deferred_shrinker) continue;
-        r.add(fmt::format("thp_split/{}/folio:{}kB/sharers:{}", trigger_name(t), kb, s),
-              [t, kb, s](benchmark::State& st) { run(st, t, kb, s); })
-            ->Iterations(iterations);
+        if (quick && kb != pmd_kb && !v.all_sizes_quick) continue;
+        out.emplace_back(fmt::format("/folio:{}kB/sharers:{}", kb, s), Point{kb, s});
       }
+    return out;
+  };
+  add_variants(r, kVariants, points, run, quick ? 2 : 20);
 }
 
 }  // namespace
@@ -342,9 +301,9 @@ RMAPBENCH_WORKLOAD(thp_split,
                                    "folio is mapped S+1 times. Timed, per folio: its split by debugfs split_huge_pages "
                                    "(where the kernel is not locked down), by the deferred split shrinker (every mapper "
                                    "MADV_DONTNEEDs one page, then drop_slab runs the shrinkers; the idle drop_slab is "
-                                   "subtracted), or by MADV_COLD / MADV_PAGEOUT of a subrange (unshared folios). "
-                                   "Oracle: no page of the range is in a large folio in any process (kpageflags, "
-                                   "AnonHugePages), every byte intact in every sharer, COW isolation after the split.",
+                                   "subtracted), or by MADV_COLD / MADV_PAGEOUT of a subrange (unshared folios).",
+                    .oracle = "no page of the range is in a large folio in any process (kpageflags, AnonHugePages), "
+                              "every byte intact in every sharer, COW isolation after the split.",
                     .parameters = "sharers: processes besides us mapping the folios (quick 0,4,16; full 0..64); "
                                   "thp_kb: folio size in kB (quick PMD, and 64 for the deferred split only; full PMD and the mTHP "
                                   "sizes 1024..16 for every trigger)",

@@ -4,7 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 #include "runners/cli/command.hpp"
 
 namespace rmapbench::cli {
@@ -77,9 +77,9 @@ int list_command(const std::vector<std::string>& args) {
         needs.push_back({{"what", n.what}, {"met", !unmet}, {"reason", unmet.value_or("")}});
       }
       auto reason = unmet_requirement(w);
-      nlohmann::json item = {{"name", w.name},           {"kernel_path", w.kernel_path}, {"description", w.description},
-                             {"parameters", w.parameters}, {"needs", needs},            {"runnable", !reason},
-                             {"reason", reason.value_or("")}};
+      nlohmann::json item = {{"name", w.name},         {"kernel_path", w.kernel_path}, {"description", w.description},
+                             {"oracle", w.oracle},     {"parameters", w.parameters},   {"needs", needs},
+                             {"runnable", !reason},    {"reason", reason.value_or("")}};
       if (with_benchmarks) item["benchmarks"] = names_of(w.name);
       out.push_back(item);
     }
@@ -91,6 +91,7 @@ int list_command(const std::vector<std::string>& args) {
     fmt::print("{}  [{}]\n", w.name, reason ? "cannot run here: " + *reason : "runs on this host");
     fmt::print("  kernel path: {}", wrap(w.kernel_path, 15).substr(15));
     fmt::print("{}", wrap(w.description, 2));
+    if (!w.oracle.empty()) fmt::print("  oracle:      {}", wrap(w.oracle, 15).substr(15));
     fmt::print("  parameters:  {}", wrap(w.parameters, 15).substr(15));
     if (w.needs.empty()) fmt::print("  needs:       nothing special\n");
     for (const auto& n : w.needs) {

@@ -15,9 +15,9 @@
 #include <regex>
 #include <sstream>
 
-#include "benchmarks/metrics.hpp"
+#include "benchmarks/harness/metrics.hpp"
 #include "kernels/status.hpp"
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 #include "runners/cli/command.hpp"
 #include "runners/cli/progress_reporter.hpp"
 #include "runners/cli/run_processes.hpp"

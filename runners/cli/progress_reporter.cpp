@@ -7,7 +7,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 
 namespace rmapbench::cli {
 

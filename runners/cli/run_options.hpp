@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "benchmarks/registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 
 namespace rmapbench::cli {
 

@@ -2,7 +2,12 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include "benchmarks/harness/agents.hpp"
 #include "benchmarks/mm/processes.hpp"
+
+#include <unistd.h>
+
+#include <memory>
 
 using namespace rmapbench::mm;
 using rmapbench::Status;
@@ -73,4 +78,42 @@ TEST(ForkFailure, NamesTheLimit) {
   Status s = fork_failure(EAGAIN, "fork storm");
   EXPECT_NE(s.message().find("RLIMIT_NPROC"), std::string::npos) << s.message();
   EXPECT_EQ(s.err(), EAGAIN);
+}
+
+namespace {
+struct Counter {
+  long total = 0;
+};
+rmapbench::Result<rmapbench::harness::Figures> add(Counter& c, long n) {
+  c.total += n;
+  return rmapbench::harness::Figures{static_cast<double>(c.total), static_cast<double>(getpid())};
+}
+rmapbench::Result<rmapbench::harness::Figures> refuse(Counter&, long) {
+  return Status::skip("this host lacks it");
+}
+constexpr rmapbench::harness::Request<Counter> kCounterRequests[] = {{1, add}, {2, refuse}};
+}  // namespace
+
+TEST(AgentGroup, ServesATableOfRequestsInParallelAndKeepsASkipASkip) {
+  auto group = rmapbench::harness::AgentGroup::spawn(3, [](long) {
+    return Agent::spawn(1, {}, rmapbench::harness::serve(std::make_shared<Counter>(), kCounterRequests));
+  });
+  ASSERT_TRUE(group) << group.status().message();
+  ASSERT_EQ(group->size(), 3u);
+  auto first = group->call_all({1, 5});
+  ASSERT_TRUE(first) << first.status().message();
+  auto second = group->call_all({1, 2});
+  ASSERT_TRUE(second) << second.status().message();
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ((*second)[i].values[0], 7);  // each agent keeps its own state
+    EXPECT_EQ((*second)[i].values[1], group->pids()[i]);
+  }
+  auto skipped = group->call_all({2, 0});
+  ASSERT_FALSE(skipped);
+  EXPECT_TRUE(skipped.status().skipped());
+  EXPECT_EQ(skipped.status().message(), "this host lacks it");
+  auto unknown = (*group)[0].call({9, 0});
+  ASSERT_FALSE(unknown);
+  EXPECT_FALSE(unknown.status().skipped());
+  EXPECT_EQ(unknown.status().message(), "unknown request 9");
 }

@@ -99,27 +99,27 @@ TEST(SmapsAnonHugePages, ReadsThisProcess) {
 }
 
 TEST(Pagemap, DecodesPresentSwappedAndPfn) {
-  auto present = thp::decode_pagemap((1ull << 63) | (1ull << 56) | 0x12345);
+  auto present = decode_pagemap((1ull << 63) | (1ull << 56) | 0x12345);
   EXPECT_TRUE(present.present);
   EXPECT_FALSE(present.swapped);
   EXPECT_EQ(present.pfn, 0x12345u);
-  auto hidden = thp::decode_pagemap(1ull << 63);  // not CAP_SYS_ADMIN: PFN zeroed
+  auto hidden = decode_pagemap(1ull << 63);  // not CAP_SYS_ADMIN: PFN zeroed
   EXPECT_TRUE(hidden.present);
   EXPECT_EQ(hidden.pfn, 0u);
-  auto swapped = thp::decode_pagemap((1ull << 62) | 0x7f);  // swap type/offset, not a PFN
+  auto swapped = decode_pagemap((1ull << 62) | 0x7f);  // swap type/offset, not a PFN
   EXPECT_FALSE(swapped.present);
   EXPECT_TRUE(swapped.swapped);
   EXPECT_EQ(swapped.pfn, 0u);
-  EXPECT_FALSE(thp::decode_pagemap(0).present);
+  EXPECT_FALSE(decode_pagemap(0).present);
 }
 
 TEST(KpageflagsCensus, CountsThpHeadsAndKsmPages) {
-  thp::FolioCensus c;
-  thp::census_add(c, thp::kKpfThp | thp::kKpfCompoundHead);
-  for (int i = 0; i < 15; ++i) thp::census_add(c, thp::kKpfThp | thp::kKpfCompoundTail);
-  thp::census_add(c, thp::kKpfKsm);
-  thp::census_add(c, 0);             // present, small folio
-  thp::census_add(c, std::nullopt);  // not present
+  FolioCensus c;
+  census_add(c, kKpfThp | kKpfCompoundHead);
+  for (int i = 0; i < 15; ++i) census_add(c, kKpfThp | kKpfCompoundTail);
+  census_add(c, kKpfKsm);
+  census_add(c, 0);             // present, small folio
+  census_add(c, std::nullopt);  // not present
   EXPECT_EQ(c.pages, 19);
   EXPECT_EQ(c.present, 18);
   EXPECT_EQ(c.thp_pages, 16);

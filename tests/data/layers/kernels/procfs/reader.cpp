@@ -1,5 +1,5 @@
 #include "kernels/procfs/reader.hpp"
 #include "kernels/status.hpp"
 #include "reader.hpp"
-#include "benchmarks/registry.hpp"  // layer-violation: kernels reach up
+#include "benchmarks/harness/registry.hpp"  // layer-violation: kernels reach up
 #include "runners/cli/command.hpp"  // layer-violation

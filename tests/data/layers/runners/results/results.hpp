@@ -2,4 +2,4 @@
 #include <string>
 #include "kernels/status.hpp"
 #include "benchmarks/result_vocabulary.hpp"
-#include "benchmarks/registry.hpp"  // layer-violation: the registry needs Google Benchmark
+#include "benchmarks/harness/registry.hpp"  // layer-violation: the registry needs Google Benchmark

@@ -1,4 +1,4 @@
-#include "registry.hpp"
+#include "benchmarks/harness/registry.hpp"
 
 #include <fmt/core.h>
 
@@ -23,7 +23,7 @@ const Selection* g_selection = nullptr;
 std::set<std::string> g_sweep_names;          // every parameter a workload sweeps
 std::vector<std::pair<std::string, std::string>> g_sweep_problems;  // workload, a value it does not accept
 std::set<std::string> g_selected_workloads;  // with a benchmark the selection runs
-void apply_pending_failure(benchmark::State& state);
+void enter_loop_if_never_entered(benchmark::State& state);
 }  // namespace
 
 const char* profile_name(Profile p) { return p == Profile::quick ? "quick" : "full"; }
@@ -58,16 +58,16 @@ benchmark::internal::Benchmark* Registrar::add(const std::string& name,
     // run then writes what it has, marked incomplete.
     if (safety::interrupted()) {
       fail(state, fmt::format("interrupted by {} before it ran", safety::signal_name(safety::interrupt_signal())));
-      apply_pending_failure(state);
+      enter_loop_if_never_entered(state);
       return;
     }
     if (auto reason = unmet_requirement(*workload)) {
       skip(state, *reason);
-      apply_pending_failure(state);
+      enter_loop_if_never_entered(state);
       return;
     }
     fn(state);
-    apply_pending_failure(state);
+    enter_loop_if_never_entered(state);
   };
   const bool wanted = !g_selection || !g_selection->wanted || g_selection->wanted(name);
   if (!wanted) {
@@ -154,16 +154,16 @@ std::vector<std::string> register_all_benchmarks(const Selection& selection) {
 }
 
 // Google Benchmark 1.7 aborts the whole process (ComputeStats CHECK) when one
-// repetition is skipped before its loop started and the others ran: the
-// iteration counts differ. A skip is only safe once the loop has started.
-// state.iterations() is 0 both before the loop and inside its first
-// iteration, so such a failure is kept pending and applied by the wrapper
-// when the workload returns: inside a one-iteration loop if the loop never
-// started, directly otherwise.
+// repetition returned without entering its loop and the others ran: the
+// iteration counts differ. A failure is applied at once (SkipWithError may be
+// called before the loop, in it or after it); a benchmark that returned
+// without entering its loop enters it here: after an error it runs no
+// iteration and ends with the same count as every other repetition.
+//
+// Only public figures decide: iterations() is 0 until the loop started, and
+// once it started it ends at max_iterations, whether it ran to the end or an
+// error stopped it (SkipWithError sets the remaining iterations to 0).
 namespace {
-thread_local std::optional<std::string> t_pending_failure;
-bool loop_started(const benchmark::State& state);
-
 void apply_failure(benchmark::State& state, const std::string& message) {
 #ifdef RMAPBENCH_HAVE_SKIP_WITH_MESSAGE
   if (message.rfind(kSkipPrefix, 0) == 0) {
@@ -176,42 +176,17 @@ void apply_failure(benchmark::State& state, const std::string& message) {
 
 void record_failure(benchmark::State& state, const std::string& message) {
   if (failed(state)) return;  // the first failure is the one reported
-  if (loop_started(state))
-    apply_failure(state, message);
-  else
-    t_pending_failure = message;
+  apply_failure(state, message);
 }
 
-// Whether the benchmark loop has started: Google Benchmark keeps it private
-// (State::started_) and offers no accessor. Explicit template instantiation
-// may name private members, which lets us read it without touching the
-// library; this is the only place that does.
-bool benchmark::State::*started_member();
-template <bool benchmark::State::*Member>
-struct StartedAccess {
-  friend bool benchmark::State::*started_member() { return Member; }
-};
-template struct StartedAccess<&benchmark::State::started_>;
-
-bool loop_started(const benchmark::State& state) { return state.*started_member(); }
-
-void apply_pending_failure(benchmark::State& state) {
-  if (!t_pending_failure) return;
-  const std::string message = *t_pending_failure;
-  t_pending_failure.reset();
-  if (state.error_occurred()) return;
-  if (!loop_started(state)) {
-    for (auto _ : state) {
-      apply_failure(state, message);
-      break;
-    }
-  } else {
-    apply_failure(state, message);
+void enter_loop_if_never_entered(benchmark::State& state) {
+  if (!state.error_occurred() || state.iterations() != 0) return;
+  for (auto _ : state) {
   }
 }
 }  // namespace
 
-bool failed(const benchmark::State& state) { return state.error_occurred() || t_pending_failure.has_value(); }
+bool failed(const benchmark::State& state) { return state.error_occurred(); }
 
 void skip(benchmark::State& state, const std::string& reason) { record_failure(state, kSkipPrefix + reason); }
 

@@ -39,7 +39,8 @@ class Registrar;
 struct WorkloadInfo {
   std::string name;         // prefix of every benchmark it registers
   std::string kernel_path;  // the kernel functions / rmap path exercised
-  std::string description;  // one paragraph: layout, timed operation, oracle
+  std::string description;  // one paragraph: layout, timed operation
+  std::string oracle;       // what the run verifies after the timed operation
   std::string parameters;   // the sweep, e.g. "vmas: faulted anon VMAs 1..16384"
   std::vector<Requirement> needs;
   std::function<void(Registrar&)> register_benchmarks;
@@ -52,6 +53,7 @@ class Registrar {
  public:
   Registrar(const WorkloadInfo& workload, Profile profile) : workload_(workload), profile_(profile) {}
   Profile profile() const { return profile_; }
+  const std::string& workload() const { return workload_.name; }
   // The values of sweep parameter `param` ("vmas", "sharers"): the quick or
   // the full list by profile, unless the user gave `run --sweep param=LIST`.
   std::vector<long> sweep(const std::string& param, std::vector<long> quick, std::vector<long> full) const;
@@ -63,6 +65,26 @@ class Registrar {
   const WorkloadInfo& workload_;
   Profile profile_;
 };
+
+// A workload's variants are a table, as the kernel selftests' test-case
+// arrays are (cow.c): one entry per variant with its `name` and whatever its
+// run function needs. One benchmark is added per variant and per point of
+// points(variant): a list of (name suffix, point), the benchmark named
+// "<workload>/<variant.name><suffix>", running run(state, variant, point)
+// `iterations` times (0: Google Benchmark decides).
+//
+//   struct Variant { const char* name; int advice; };
+//   constexpr Variant kVariants[] = {{"madv_cold", MADV_COLD}, {"madv_pageout", MADV_PAGEOUT}};
+//   add_variants(r, kVariants, [&](const Variant&) { return points; }, run, 2);
+template <typename Variant, size_t N, typename Points, typename RunFn>
+void add_variants(Registrar& r, const Variant (&variants)[N], const Points& points, RunFn run, int iterations = 0) {
+  for (const Variant& v : variants)
+    for (const auto& [suffix, point] : points(v)) {
+      auto* b = r.add(r.workload() + "/" + v.name + suffix,
+                      [&v, point = point, run](benchmark::State& state) { run(state, v, point); });
+      if (iterations > 0) b->Iterations(iterations);
+    }
+}
 
 int register_workload(WorkloadInfo info);
 const std::vector<WorkloadInfo>& workloads();
@@ -95,8 +117,7 @@ std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
 // Records a skip or a failure with kSkipPrefix / kErrorPrefix (result_vocabulary.hpp).
 void skip(benchmark::State& state, const std::string& reason);
 void fail(benchmark::State& state, const std::string& message);
-// True once skip() or fail() was called for this run (use instead of
-// state.error_occurred(), which may not know yet: see registry.cpp).
+// True once skip() or fail() was called for this run.
 bool failed(const benchmark::State& state);
 
 }  // namespace rmapbench

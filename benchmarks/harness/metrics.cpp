@@ -1,4 +1,4 @@
-#include "metrics.hpp"
+#include "benchmarks/harness/metrics.hpp"
 
 #include <nlohmann/json.hpp>
 

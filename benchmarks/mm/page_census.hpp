@@ -1,0 +1,59 @@
+// What backs the pages of a range, page by page: /proc/<pid>/pagemap gives
+// each page's frame, /proc/kpageflags the frame's flags (THP, compound head,
+// KSM). THP workloads check that folios were split (or not); KSM counts the
+// KSM pages each process maps and the distinct KSM pages behind them.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/status.hpp"
+
+namespace rmapbench::mm {
+
+// /proc/self/<file> for pid 0, else /proc/<pid>/<file>.
+std::string proc_file(pid_t pid, const char* file);
+
+// /proc/<pid>/pagemap entry (fs/proc/task_mmu.c).
+struct PagemapEntry {
+  bool present = false;
+  bool swapped = false;
+  uint64_t pfn = 0;  // 0 when not present, or when PFNs are hidden (not CAP_SYS_ADMIN)
+};
+PagemapEntry decode_pagemap(uint64_t raw);
+
+// /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h).
+inline constexpr uint64_t kKpfCompoundHead = 1ull << 15;
+inline constexpr uint64_t kKpfCompoundTail = 1ull << 16;
+inline constexpr uint64_t kKpfKsm = 1ull << 21;
+inline constexpr uint64_t kKpfThp = 1ull << 22;
+
+// What the pages of a range are backed by.
+struct FolioCensus {
+  long pages = 0;        // pages looked at
+  long present = 0;      // mapped (pagemap present bit)
+  long thp_pages = 0;    // part of a THP / mTHP folio (KPF_THP)
+  long thp_heads = 0;    // first page of such a folio (KPF_THP + KPF_COMPOUND_HEAD)
+  long ksm_pages = 0;    // KSM pages (KPF_KSM)
+};
+// Counts one page given its kpageflags (nullopt: not present).
+void census_add(FolioCensus& c, std::optional<uint64_t> kpageflags);
+
+// The census of `ranges` (start, bytes) in each process of `pids` (0 = us),
+// from /proc/<pid>/pagemap and /proc/kpageflags (root: PFNs are hidden from
+// others). Flags of a PFN are read once for all processes.
+Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
+                                        const std::vector<std::pair<uintptr_t, size_t>>& ranges);
+// The number of distinct KSM page frames (KPF_KSM) backing range i of process
+// i, over all i: the KSM pages these processes map, however many map each.
+// Same needs as census().
+Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vector<std::pair<uintptr_t, size_t>>& ranges);
+// Why census() cannot work here, or nullopt when it can.
+std::optional<std::string> census_unavailable();
+
+}  // namespace rmapbench::mm
