@@ -38,6 +38,7 @@ struct WorkloadInfo {
   std::string name;         // prefix of every benchmark it registers
   std::string kernel_path;  // the kernel functions / rmap path exercised
   std::string description;  // one paragraph: layout, timed operation, oracle
+  std::string oracle;       // what the run verifies after the timed operation
   std::string parameters;   // the sweep, e.g. "vmas: faulted anon VMAs 1..16384"
   std::vector<Requirement> needs;
   std::function<void(Registrar&)> register_benchmarks;
@@ -86,6 +87,18 @@ std::vector<std::string> register_all_benchmarks(const Selection& selection);
 // What the host can hold is the resource check's, at run time. `run` makes
 // it a usage error.
 std::string sweep_problems(const Selection& selection);
+
+// One sweep parameter as a workload's register function declared it: the
+// values of each profile, before any `run --sweep`.
+struct SweepDeclaration {
+  std::string param;
+  std::vector<long> quick, full;
+  bool operator==(const SweepDeclaration&) const = default;
+};
+
+// Per workload name, the distinct sweeps it declares, in the order it first
+// declares them. A dry registration: nothing reaches Google Benchmark.
+std::map<std::string, std::vector<SweepDeclaration>> declared_sweeps();
 
 // Why a workload cannot run on this host, or nullopt if it can.
 std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
