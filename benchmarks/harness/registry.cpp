@@ -23,6 +23,7 @@ const Selection* g_selection = nullptr;
 std::set<std::string> g_sweep_names;          // every parameter a workload sweeps
 std::vector<std::pair<std::string, std::string>> g_sweep_problems;  // workload, a value it does not accept
 std::set<std::string> g_selected_workloads;  // with a benchmark the selection runs
+std::map<std::string, std::vector<SweepDeclaration>>* g_declared_sweeps = nullptr;  // set by declared_sweeps()
 void enter_loop_if_never_entered(benchmark::State& state);
 }  // namespace
 
@@ -103,6 +104,11 @@ long sweep_min(const std::string& param) {
 
 std::vector<long> Registrar::sweep(const std::string& param, std::vector<long> quick, std::vector<long> full) const {
   g_sweep_names.insert(param);
+  if (g_declared_sweeps) {
+    auto& mine = (*g_declared_sweeps)[workload_.name];
+    SweepDeclaration declared{param, quick, full};
+    if (std::find(mine.begin(), mine.end(), declared) == mine.end()) mine.push_back(std::move(declared));
+  }
   if (g_selection) {
     auto it = g_selection->sweeps.find(param);
     if (it != g_selection->sweeps.end()) {
@@ -151,6 +157,16 @@ std::vector<std::string> register_all_benchmarks(const Selection& selection) {
   g_selection = nullptr;
   g_registered_names = nullptr;
   return names;
+}
+
+std::map<std::string, std::vector<SweepDeclaration>> declared_sweeps() {
+  std::map<std::string, std::vector<SweepDeclaration>> declared;
+  g_declared_sweeps = &declared;
+  // A workload may declare a sweep in one profile only.
+  for (Profile p : {Profile::quick, Profile::full})
+    register_all_benchmarks(Selection{p, {}, [](const std::string&) { return false; }});
+  g_declared_sweeps = nullptr;
+  return declared;
 }
 
 // Google Benchmark 1.7 aborts the whole process (ComputeStats CHECK) when one

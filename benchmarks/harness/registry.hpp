@@ -111,6 +111,18 @@ std::vector<std::string> register_all_benchmarks(const Selection& selection);
 // it a usage error.
 std::string sweep_problems(const Selection& selection);
 
+// One sweep parameter as a workload's register function declared it: the
+// values of each profile, before any `run --sweep`.
+struct SweepDeclaration {
+  std::string param;
+  std::vector<long> quick, full;
+  bool operator==(const SweepDeclaration&) const = default;
+};
+
+// Per workload name, the distinct sweeps it declares, in the order it first
+// declares them. A dry registration: nothing reaches Google Benchmark.
+std::map<std::string, std::vector<SweepDeclaration>> declared_sweeps();
+
 // Why a workload cannot run on this host, or nullopt if it can.
 std::optional<std::string> unmet_requirement(const WorkloadInfo& w);
 

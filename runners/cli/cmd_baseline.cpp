@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
 #include "runners/compare/baseline.hpp"
 #include "runners/host/host_report.hpp"
 #include "runners/results/atomic_file.hpp"
@@ -122,22 +123,13 @@ int run_baseline(const std::vector<std::string>& args) {
   std::string dir = baseline::default_dir();
   bool replace = false, force = false;
   std::vector<std::string> positional;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--dir" || a.starts_with("--dir=")) {
-      if (a == "--dir" && i + 1 >= args.size()) return usage_error("baseline", "--dir needs a directory");
-      dir = a == "--dir" ? args[++i] : a.substr(6);
-      if (dir.empty()) return usage_error("baseline", "--dir needs a directory");
-    } else if (a == "--replace") {
-      replace = true;
-    } else if (a == "--force") {
-      force = true;
-    } else if (a.starts_with("-")) {
-      return usage_error("baseline", "unknown option '" + a + "'");
-    } else {
-      positional.push_back(a);
-    }
-  }
+  CommandLine line("baseline");
+  CLI::Option* dir_option = line.app.add_option("--dir", dir);
+  line.app.add_flag("--replace", replace);
+  line.app.add_flag("--force", force);
+  line.app.add_option("ACTION", positional);
+  if (!line.parse(args)) return kExitUsage;
+  if (given(dir_option) && dir.empty()) return usage_error("baseline", "--dir needs a directory");
   if (positional.empty()) return usage_error("baseline", "expected 'save RESULT' or 'list'");
   if (positional[0] == "save") {
     if (positional.size() != 2) return usage_error("baseline", "save takes exactly one RESULT file");
@@ -152,7 +144,9 @@ int run_baseline(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(baseline, {"baseline", "save a result as the reference for its host and kernel, or list them",
-                             kBaselineHelp, run_baseline});
+Command baseline_subcommand() {
+  return {"baseline", "save a result as the reference for its host and kernel, or list them",
+          kBaselineHelp, run_baseline};
+}
 
 }  // namespace rmapbench::cli

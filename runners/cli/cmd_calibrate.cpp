@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
 #include "runners/compare/baseline.hpp"
 #include "runners/compare/noise_profile.hpp"
 #include "runners/compare/stats.hpp"
@@ -52,31 +53,19 @@ stored from what ran); 2 usage error, a run that could not run, unwritable DIR;
 
 int run_calibrate(const std::vector<std::string>& args) {
   int runs = 5;
-  std::string from, out, dir = baseline::default_dir();
-  std::vector<std::string> run_args;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&](const char* name) -> std::optional<std::string> {
-      if (a == name && i + 1 < args.size()) return args[++i];
-      if (a.starts_with(std::string(name) + "=")) return a.substr(std::string(name).size() + 1);
-      return std::nullopt;
-    };
-    if (auto v = value("--runs")) {
-      char* end = nullptr;
-      long k = std::strtol(v->c_str(), &end, 10);
-      if (v->empty() || *end || k < 3 || k > 100) return usage_error("calibrate", "--runs takes an integer from 3 to 100");
-      runs = static_cast<int>(k);
-    } else if (auto v = value("--from")) {
-      from = *v;
-    } else if (auto v = value("--out")) {
-      out = *v;
-    } else if (auto v = value("--dir")) {
-      dir = *v;
-    } else if (a == "--runs" || a == "--from" || a == "--out" || a == "--dir") {
-      return usage_error("calibrate", a + " needs a value");
-    } else {
-      run_args.push_back(a);
-    }
+  std::string runs_text, from, out, dir = baseline::default_dir();
+  CommandLine line("calibrate");
+  CLI::Option* runs_option = line.app.add_option("--runs", runs_text);
+  line.app.add_option("--from", from);
+  line.app.add_option("--out", out);
+  line.app.add_option("--dir", dir);
+  if (!line.parse(args, Extras::keep)) return kExitUsage;
+  const std::vector<std::string>& run_args = line.extras;  // the rest is 'rmapbench run's
+  if (given(runs_option)) {
+    char* end = nullptr;
+    long k = std::strtol(runs_text.c_str(), &end, 10);
+    if (runs_text.empty() || *end || k < 3 || k > 100) return usage_error("calibrate", "--runs takes an integer from 3 to 100");
+    runs = static_cast<int>(k);
   }
   int run_exit = kExitOk;
   std::string result_path = from;
@@ -157,7 +146,9 @@ int run_calibrate(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(calibrate, {"calibrate", "measure this host's between-run noise (K A/A runs) for compare/check",
-                              kCalibrateHelp, run_calibrate});
+Command calibrate_subcommand() {
+  return {"calibrate", "measure this host's between-run noise (K A/A runs) for compare/check",
+          kCalibrateHelp, run_calibrate};
+}
 
 }  // namespace rmapbench::cli

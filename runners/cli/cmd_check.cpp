@@ -3,11 +3,14 @@
 #include <fmt/core.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
+#include "runners/cli/compare_options.hpp"
 #include "runners/compare/baseline.hpp"
 #include "runners/compare/noise_profile.hpp"
 #include "runners/compare/output.hpp"
@@ -38,7 +41,7 @@ std::string check_help() {
       "                       RESULT files pool the new side's runs likewise)\n"
       "  --filter RE          (fresh run only) passed to 'rmapbench run'\n"
       "  --repetitions N      (fresh run only) passed to 'rmapbench run'\n"
-      "{}{}"
+      "{}"
       "\n"
       "Exit status:\n"
       "  0    no regression\n"
@@ -46,7 +49,7 @@ std::string check_help() {
       "  2    no baseline matches (the available ones are listed), usage error,\n"
       "       unreadable or incompatible input, or the fresh run could not run\n"
       "  130  the fresh run was interrupted\n",
-      report::request_options_help(), std::string(compare::options_help()) + noise::options_help());
+      ComparisonOptions::help());
 }
 
 struct TempDir {
@@ -77,37 +80,26 @@ void list_available(const std::string& dir, const baseline::Location& want) {
 
 int run_check(const std::vector<std::string>& args) {
   report::Request request;
-  std::string dir = baseline::default_dir(), baseline_file, filter, repetitions;
-  std::vector<std::string> positional, extra_baselines;
   noise::Choice noise_choice;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (auto err = noise::parse_option(args, i, noise_choice)) {
-      if (!err->empty()) return usage_error("check", *err);
-      continue;
-    }
-    if (args[i] == "--baseline" && !baseline_file.empty() && i + 1 < args.size()) {
-      extra_baselines.push_back(args[++i]);  // repeated: more runs of the baseline side
-      continue;
-    }
-    if (auto err = report::parse_request_option(args, i, request)) {
-      if (!err->empty()) return usage_error("check", *err);
-      continue;
-    }
-    const std::string& a = args[i];
-    std::string* target = a == "--dir"           ? &dir
-                          : a == "--baseline"    ? &baseline_file
-                          : a == "--filter"      ? &filter
-                          : a == "--repetitions" ? &repetitions
-                                                 : nullptr;
-    if (target) {
-      if (i + 1 >= args.size() || args[i + 1].empty()) return usage_error("check", a + " needs a value");
-      *target = args[++i];
-    } else if (a.starts_with("-")) {
-      return usage_error("check", "unknown option '" + a + "'");
-    } else {
-      positional.push_back(a);
-    }
-  }
+  std::string dir = baseline::default_dir(), filter, repetitions;
+  std::vector<std::string> positional, baselines;
+  CommandLine line("check");
+  ComparisonOptions comparison(line.app);
+  CLI::Option* dir_option = line.app.add_option("--dir", dir);
+  // Repeated: the first is the baseline, the others more runs of its side.
+  repeatable(line.app.add_option("--baseline", baselines));
+  CLI::Option* filter_option = line.app.add_option("--filter", filter);
+  CLI::Option* repetitions_option = line.app.add_option("--repetitions", repetitions);
+  line.app.add_option("RESULT", positional);
+  if (!line.parse(args)) return kExitUsage;
+  for (const auto& [option, value] :
+       {std::pair{dir_option, &dir}, std::pair{filter_option, &filter}, std::pair{repetitions_option, &repetitions}})
+    if (given(option) && value->empty()) return usage_error("check", option->get_name() + " needs a value");
+  if (std::find(baselines.begin(), baselines.end(), "") != baselines.end())
+    return usage_error("check", "--baseline needs a value");
+  if (auto err = comparison.apply(request, noise_choice)) return usage_error("check", *err);
+  std::string baseline_file = baselines.empty() ? "" : baselines.front();
+  const std::vector<std::string> extra_baselines(baselines.begin() + (baselines.empty() ? 0 : 1), baselines.end());
   if (!positional.empty() && (!filter.empty() || !repetitions.empty()))
     return usage_error("check", "--filter and --repetitions apply only to a fresh run (no RESULT given)");
 
@@ -191,7 +183,9 @@ int run_check(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(check, {"check", "compare a result (or a fresh quick run) with its baseline; exit 1 on regression",
-                          check_help(), run_check});
+Command check_subcommand() {
+  return {"check", "compare a result (or a fresh quick run) with its baseline; exit 1 on regression",
+          check_help(), run_check};
+}
 
 }  // namespace rmapbench::cli

@@ -1,10 +1,13 @@
 // rmapbench compare BASE NEW: did NEW regress against BASE?
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
+#include "runners/cli/compare_options.hpp"
 #include "runners/compare/output.hpp"
 #include "runners/compare/noise_profile.hpp"
 #include "runners/results/results.hpp"
@@ -47,7 +50,7 @@ std::string compare_help() {
       "with the list of differences, unless --force.\n"
       "\n"
       "Options:\n"
-      "{}{}"
+      "{}"
       "\n"
       "Exit status:\n"
       "  0  no regression flagged\n"
@@ -56,32 +59,29 @@ std::string compare_help() {
       "\n"
       "Example:\n"
       "  rmapbench compare stock.json lazy.json --format email --threshold fork_us=5\n",
-      report::request_options_help(), std::string(compare::options_help()) + noise::options_help());
+      ComparisonOptions::help());
 }
 
+// BASE... [OPTIONS] -- NEW... [OPTIONS]: options may come on either side of
+// the '--', so each side is parsed on its own.
 int run_compare(const std::vector<std::string>& args) {
+  const auto separator = std::find(args.begin(), args.end(), "--");
+  if (separator != args.end() && std::find(separator + 1, args.end(), "--") != args.end())
+    return usage_error("compare", "'--' given twice");
   report::Request request;
   noise::Choice noise_choice;
   std::vector<std::string> files, next_files;
-  bool separator = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--") {
-      if (separator) return usage_error("compare", "'--' given twice");
-      separator = true;
-      continue;
-    }
-    if (auto err = noise::parse_option(args, i, noise_choice)) {
-      if (!err->empty()) return usage_error("compare", *err);
-      continue;
-    }
-    if (auto err = report::parse_request_option(args, i, request)) {
-      if (!err->empty()) return usage_error("compare", *err);
-      continue;
-    }
-    if (args[i].starts_with("-") && args[i] != "-") return usage_error("compare", "unknown option '" + args[i] + "'");
-    (separator ? next_files : files).push_back(args[i]);
+  for (auto [part, side] : {std::pair{std::vector<std::string>(args.begin(), separator), &files},
+                            std::pair{std::vector<std::string>(separator == args.end() ? separator : separator + 1,
+                                                               args.end()),
+                                      &next_files}}) {
+    CommandLine line("compare");
+    ComparisonOptions options(line.app);
+    line.app.add_option("FILE", *side);
+    if (!line.parse(part)) return kExitUsage;
+    if (auto err = options.apply(request, noise_choice)) return usage_error("compare", *err);
   }
-  if (!separator) {
+  if (separator == args.end()) {
     if (files.size() != 2)
       return usage_error("compare", fmt::format("expected two results files (BASE NEW), or BASE... -- NEW..., got {}",
                                                 files.size()));
@@ -116,7 +116,8 @@ int run_compare(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(compare, {"compare", "compare two results files and flag significant regressions", compare_help(),
-                            run_compare});
+Command compare_subcommand() {
+  return {"compare", "compare two results files and flag significant regressions", compare_help(), run_compare};
+}
 
 }  // namespace rmapbench::cli

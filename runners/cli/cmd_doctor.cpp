@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
 #include "runners/host/host_report.hpp"
 
 namespace rmapbench::cli {
@@ -100,12 +101,9 @@ void print_text(const std::vector<host::Fact>& facts, const std::vector<host::Wa
 
 int doctor_command(const std::vector<std::string>& args) {
   bool json = false;
-  for (const auto& a : args) {
-    if (a == "--json")
-      json = true;
-    else
-      return usage_error("doctor", "unknown option '" + a + "'");
-  }
+  CommandLine line("doctor");
+  line.app.add_flag("--json", json);
+  if (!line.parse(args)) return kExitUsage;
   const host::HostFacts& h = host::facts();
   const auto facts = host::context(h);
   const auto warnings = host::warnings(h);
@@ -124,7 +122,8 @@ int doctor_command(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(doctor, {"doctor", "report this host's facts and what would make results unstable", kDoctorHelp,
-                           doctor_command});
+Command doctor_subcommand() {
+  return {"doctor", "report this host's facts and what would make results unstable", kDoctorHelp, doctor_command};
+}
 
 }  // namespace rmapbench::cli

@@ -4,8 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "benchmarks/harness/registry.hpp"
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
 
 namespace rmapbench::cli {
 namespace {
@@ -20,7 +23,15 @@ Options:
   --benchmarks   also list the benchmark names the profile registers (the
                  names --filter matches)
   --profile P    quick (default) or full, for --benchmarks
-  --json         machine-readable output
+  --json         machine-readable output: an array with one object per
+                 workload: name (the family: the first part of its
+                 benchmark names), kernel_path, description, oracle,
+                 parameters (text), sweep (one {param, quick, full} per
+                 sweep parameter, the values of each profile before any
+                 run --sweep), needs ({what, met, reason} each), runnable,
+                 reason, profiles ({quick, full}: the benchmark names each
+                 profile registers), and with --benchmarks, benchmarks (the
+                 names of --profile)
   -h, --help     this text
 
 Exit status: 0, or 2 on a usage error.
@@ -44,31 +55,41 @@ std::string wrap(const std::string& text, size_t indent, size_t width = 78) {
   return out;
 }
 
+// The benchmark names a profile registers, per workload; nothing reaches
+// Google Benchmark.
+std::map<std::string, std::vector<std::string>> benchmark_names(Profile profile) {
+  std::map<std::string, std::vector<std::string>> by_workload;
+  register_all_benchmarks(Selection{profile, {}, [&](const std::string& name) {
+                                      by_workload[name.substr(0, name.find('/'))].push_back(name);
+                                      return false;
+                                    }});
+  return by_workload;
+}
+
 int list_command(const std::vector<std::string>& args) {
   bool json = false, with_benchmarks = false;
+  std::string profile_text;
+  CommandLine line("list");
+  line.app.add_flag("--json", json);
+  line.app.add_flag("--benchmarks", with_benchmarks);
+  CLI::Option* profile_option = line.app.add_option("--profile", profile_text);
+  if (!line.parse(args)) return kExitUsage;
   Profile profile = Profile::quick;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--json") {
-      json = true;
-    } else if (args[i] == "--benchmarks") {
-      with_benchmarks = true;
-    } else if (args[i] == "--profile" && i + 1 < args.size()) {
-      auto p = parse_profile(args[++i]);
-      if (!p) return usage_error("list", "unknown profile '" + args[i] + "'");
-      profile = *p;
-    } else {
-      return usage_error("list", "unknown option '" + args[i] + "'");
-    }
+  if (given(profile_option)) {
+    auto p = parse_profile(profile_text);
+    if (!p) return usage_error("list", "unknown profile '" + profile_text + "'");
+    profile = *p;
   }
-  const std::vector<std::string> names = with_benchmarks ? register_all_benchmarks(Selection{profile, {}, {}}) : std::vector<std::string>{};
+  const auto names = with_benchmarks ? benchmark_names(profile) : std::map<std::string, std::vector<std::string>>{};
   auto names_of = [&](const std::string& workload) {
-    std::vector<std::string> mine;
-    for (const auto& n : names)
-      if (n.rfind(workload + "/", 0) == 0) mine.push_back(n);
-    return mine;
+    auto it = names.find(workload);
+    return it == names.end() ? std::vector<std::string>{} : it->second;
   };
 
   if (json) {
+    const auto sweeps = declared_sweeps();
+    const std::map<Profile, std::map<std::string, std::vector<std::string>>> per_profile = {
+        {Profile::quick, benchmark_names(Profile::quick)}, {Profile::full, benchmark_names(Profile::full)}};
     nlohmann::json out = nlohmann::json::array();
     for (const auto& w : workloads()) {
       nlohmann::json needs = nlohmann::json::array();
@@ -77,9 +98,18 @@ int list_command(const std::vector<std::string>& args) {
         needs.push_back({{"what", n.what}, {"met", !unmet}, {"reason", unmet.value_or("")}});
       }
       auto reason = unmet_requirement(w);
-      nlohmann::json item = {{"name", w.name},         {"kernel_path", w.kernel_path}, {"description", w.description},
-                             {"oracle", w.oracle},     {"parameters", w.parameters},   {"needs", needs},
-                             {"runnable", !reason},    {"reason", reason.value_or("")}};
+      nlohmann::json sweep = nlohmann::json::array();
+      if (auto it = sweeps.find(w.name); it != sweeps.end())
+        for (const auto& d : it->second) sweep.push_back({{"param", d.param}, {"quick", d.quick}, {"full", d.full}});
+      nlohmann::json profiles = nlohmann::json::object();
+      for (const auto& [p, by_workload] : per_profile) {
+        auto it = by_workload.find(w.name);
+        profiles[profile_name(p)] = it == by_workload.end() ? std::vector<std::string>{} : it->second;
+      }
+      nlohmann::json item = {{"name", w.name},     {"kernel_path", w.kernel_path}, {"description", w.description},
+                             {"oracle", w.oracle}, {"parameters", w.parameters},   {"sweep", sweep},
+                             {"needs", needs},     {"runnable", !reason},          {"reason", reason.value_or("")},
+                             {"profiles", profiles}};
       if (with_benchmarks) item["benchmarks"] = names_of(w.name);
       out.push_back(item);
     }
@@ -107,7 +137,8 @@ int list_command(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(list, {"list", "list the workloads, what they need, and whether this host can run them", kListHelp,
-                         list_command});
+Command list_subcommand() {
+  return {"list", "list the workloads, what they need, and whether this host can run them", kListHelp, list_command};
+}
 
 }  // namespace rmapbench::cli

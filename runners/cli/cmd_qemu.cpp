@@ -43,8 +43,11 @@ int run_ab(const std::vector<std::string>& args) { return exec_runner("rmapbench
 
 // Empty help: the runners print their own (`rmapbench qemu --help`), which
 // stays the one text to keep up to date.
-RMAPBENCH_COMMAND(qemu, {"qemu", "boot a kernel in a QEMU guest (any NUMA topology), run rmapbench inside", "",
-                         run_qemu});
-RMAPBENCH_COMMAND(ab, {"ab", "A/B two kernels in QEMU guests, alternating boots, and compare", "", run_ab});
+Command qemu_subcommand() {
+  return {"qemu", "boot a kernel in a QEMU guest (any NUMA topology), run rmapbench inside", "", run_qemu};
+}
+Command ab_subcommand() {
+  return {"ab", "A/B two kernels in QEMU guests, alternating boots, and compare", "", run_ab};
+}
 
 }  // namespace rmapbench::cli

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
 #include "runners/compare/output.hpp"
 #include "runners/compare/summary.hpp"
 #include "runners/results/results.hpp"
@@ -49,22 +50,13 @@ Exit status:
 int run_report(const std::vector<std::string>& args) {
   std::string plot_dir, out;
   std::vector<std::string> paths;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    std::string* target = a == "--plot" ? &plot_dir : (a == "--out" || a == "-o") ? &out : nullptr;
-    if (target) {
-      if (i + 1 >= args.size() || args[i + 1].empty()) return usage_error("report", a + " needs a value");
-      *target = args[++i];
-    } else if (a.starts_with("--plot=")) {
-      plot_dir = a.substr(7);
-    } else if (a.starts_with("--out=")) {
-      out = a.substr(6);
-    } else if (a.starts_with("-")) {
-      return usage_error("report", "unknown option '" + a + "'");
-    } else {
-      paths.push_back(a);
-    }
-  }
+  CommandLine line("report");
+  CLI::Option* plot_option = line.app.add_option("--plot", plot_dir);
+  CLI::Option* out_option = line.app.add_option("-o,--out", out);
+  line.app.add_option("RESULT", paths);
+  if (!line.parse(args)) return kExitUsage;
+  for (const auto& [option, value] : {std::pair{plot_option, &plot_dir}, std::pair{out_option, &out}})
+    if (given(option) && value->empty()) return usage_error("report", option->get_name() + " needs a value");
   if (paths.empty()) return usage_error("report", "expected at least one results file");
 
   std::vector<results::ResultsFile> files;
@@ -103,7 +95,8 @@ int run_report(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(report, {"report", "summarize results files; --plot draws scaling curves with gnuplot", kReportHelp,
-                           run_report});
+Command report_subcommand() {
+  return {"report", "summarize results files; --plot draws scaling curves with gnuplot", kReportHelp, run_report};
+}
 
 }  // namespace rmapbench::cli

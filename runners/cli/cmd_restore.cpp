@@ -2,6 +2,7 @@
 #include <fmt/core.h>
 
 #include "runners/cli/command.hpp"
+#include "runners/cli/command_line.hpp"
 #include "kernels/safety/knob_journal.hpp"
 #include "kernels/safety/run_lock.hpp"
 
@@ -50,11 +51,10 @@ const char* owner_text(safety::OwnerState s) {
 
 int run_restore(const std::vector<std::string>& args) {
   safety::RestoreOptions options;
-  for (const auto& a : args) {
-    if (a == "--all") options.all = true;
-    else if (a == "--dry-run" || a == "-n") options.dry_run = true;
-    else return usage_error("restore", fmt::format("unknown option '{}'", a));
-  }
+  CommandLine line("restore");
+  line.app.add_flag("--all", options.all);
+  line.app.add_flag("-n,--dry-run", options.dry_run);
+  if (!line.parse(args)) return kExitUsage;
   std::string journal = safety::journal_path();
   if (options.all && !options.dry_run) {
     if (auto holder = safety::RunLock::current_holder()) {
@@ -101,7 +101,8 @@ int run_restore(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(restore, {"restore", "put back kernel knobs a killed or crashed run left changed", kRestoreHelp,
-                            run_restore});
+Command restore_subcommand() {
+  return {"restore", "put back kernel knobs a killed or crashed run left changed", kRestoreHelp, run_restore};
+}
 
 }  // namespace rmapbench::cli

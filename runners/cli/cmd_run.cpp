@@ -336,6 +336,8 @@ int run_command(const std::vector<std::string>& args) {
 
 }  // namespace
 
-RMAPBENCH_COMMAND(run, {"run", "run the workloads, verify the kernel, write results JSON", kRunHelp, run_command});
+Command run_subcommand() {
+  return {"run", "run the workloads, verify the kernel, write results JSON", kRunHelp, run_command};
+}
 
 }  // namespace rmapbench::cli

@@ -1,5 +1,6 @@
-// Subcommands register themselves, one file each:
-//   RMAPBENCH_COMMAND(doctor, {"doctor", "report this host's facts and warnings", kDoctorHelp, run_doctor});
+// The subcommands, one file each (cmd_NAME.cpp defines NAME_subcommand()),
+// and the dispatcher that picks one: the CLI as a library, which main.cpp,
+// the tests and the fuzzers link.
 #pragma once
 
 #include <string>
@@ -18,12 +19,28 @@ enum ExitCode : int {
 struct Command {
   std::string name;
   std::string summary;  // one line for `rmapbench --help`
-  std::string help;     // the full text of `rmapbench NAME --help`
+  std::string help;     // the full text of `rmapbench NAME --help`; empty: the command prints its own
   int (*run)(const std::vector<std::string>& args);  // args exclude the command name
 };
 
-int register_command(Command c);
+Command ab_subcommand();
+Command baseline_subcommand();
+Command calibrate_subcommand();
+Command check_subcommand();
+Command compare_subcommand();
+Command doctor_subcommand();
+Command list_subcommand();
+Command qemu_subcommand();
+Command report_subcommand();
+Command restore_subcommand();
+Command run_subcommand();
+
+// Every subcommand, sorted by name.
 const std::vector<Command>& commands();
+
+// `rmapbench ARGS...`: picks the command named by argv[1] and returns the
+// process's exit code.
+int run_rmapbench(int argc, char** argv);
 
 // True when args ask for help (-h / --help anywhere).
 bool wants_help(const std::vector<std::string>& args);
@@ -32,8 +49,3 @@ bool wants_help(const std::vector<std::string>& args);
 int usage_error(const std::string& command, const std::string& message);
 
 }  // namespace rmapbench::cli
-
-#define RMAPBENCH_COMMAND_CONCAT_INNER(a, b) a##b
-#define RMAPBENCH_COMMAND_CONCAT(a, b) RMAPBENCH_COMMAND_CONCAT_INNER(a, b)
-#define RMAPBENCH_COMMAND(ident, ...) \
-  [[maybe_unused]] static const int RMAPBENCH_COMMAND_CONCAT(rmapbench_command_, ident) = ::rmapbench::cli::register_command(__VA_ARGS__)

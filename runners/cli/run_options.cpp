@@ -1,5 +1,7 @@
 #include "runners/cli/run_options.hpp"
 
+#include "runners/cli/command_line.hpp"
+
 #include <fmt/core.h>
 
 #include <regex.h>
@@ -13,17 +15,6 @@
 namespace rmapbench::cli {
 
 namespace {
-
-// "--opt=value" or "--opt value"; nullopt when args[i] is another option.
-std::optional<std::string> option_value(const std::vector<std::string>& args, size_t& i, const std::string& name) {
-  const std::string& a = args[i];
-  if (a == name) {
-    if (i + 1 >= args.size()) throw std::invalid_argument(name + " needs a value");
-    return args[++i];
-  }
-  if (a.rfind(name + "=", 0) == 0) return a.substr(name.size() + 1);
-  return std::nullopt;
-}
 
 std::string sanitize(std::string s) {
   for (char& c : s)
@@ -70,50 +61,55 @@ std::vector<long> parse_long_list(const std::string& text, const std::string& wh
 
 RunOptions parse_run_options(const std::vector<std::string>& args) {
   RunOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (auto v = option_value(args, i, "--filter")) {
-      o.filter = *v;
-    } else if (auto v = option_value(args, i, "--profile")) {
-      auto p = parse_profile(*v);
-      if (!p) throw std::invalid_argument(fmt::format("unknown profile '{}' (quick or full)", *v));
-      o.profile = *p;
-    } else if (auto v = option_value(args, i, "--repetitions")) {
-      auto list = parse_long_list(*v, "--repetitions");
-      if (list.size() != 1 || list[0] < 1 || list[0] > 1000)
-        throw std::invalid_argument("--repetitions must be one integer from 1 to 1000");
-      o.repetitions = static_cast<int>(list[0]);
-    } else if (auto v = option_value(args, i, "--variant")) {
-      if (v->empty() || sanitize(*v) != *v)
-        throw std::invalid_argument("--variant takes letters, digits, '.', '_' and '-' only");
-      if (v->size() > kMaxVariantLength)
-        throw std::invalid_argument(fmt::format(
-            "--variant is {} characters long; at most {} (it becomes part of file names)", v->size(), kMaxVariantLength));
-      o.variant = *v;
-    } else if (auto v = option_value(args, i, "--out")) {
-      if (v->empty()) throw std::invalid_argument("--out needs a file name");
-      o.out = *v;
-    } else if (auto v = option_value(args, i, "--benchmark_out")) {
-      o.out = *v;
-    } else if (auto v = option_value(args, i, "--sweep")) {
-      const size_t eq = v->find('=');
-      if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--sweep takes NAME=V1,V2,...");
-      o.sweeps[v->substr(0, eq)] = parse_long_list(v->substr(eq + 1), "--sweep " + v->substr(0, eq));
-    } else if (a == "--quiet" || a == "-q") {
-      o.quiet = true;
-    } else if (a == "--keep-aslr") {
-      o.keep_aslr = true;
-    } else if (auto v = option_value(args, i, "--runs")) {
-      auto list = parse_long_list(*v, "--runs");
-      if (list.size() != 1 || list[0] < 1 || list[0] > 100) throw std::invalid_argument("--runs must be one integer from 1 to 100");
-      o.runs = static_cast<int>(list[0]);
-    } else if (a.rfind("--benchmark_", 0) == 0) {
-      if (a.rfind("--benchmark_out_format", 0) == 0)
-        throw std::invalid_argument("results are always JSON; --benchmark_out_format cannot be changed");
-      o.benchmark_flags.push_back(a);
-    } else {
-      throw std::invalid_argument(fmt::format("unknown option '{}'", a));
-    }
+  CLI::App app;
+  use_command_conventions(app);
+  std::string profile, repetitions, runs;
+  std::vector<std::string> sweeps;
+  app.add_option("--filter", o.filter);
+  CLI::Option* profile_option = app.add_option("--profile", profile);
+  CLI::Option* repetitions_option = app.add_option("--repetitions", repetitions);
+  CLI::Option* variant_option = app.add_option("--variant", o.variant);
+  // --benchmark_out is Google Benchmark's name for it; the file is ours to write.
+  CLI::Option* out_option = app.add_option("--out,--benchmark_out", o.out);
+  repeatable(app.add_option("--sweep", sweeps));
+  app.add_flag("-q,--quiet", o.quiet);
+  app.add_flag("--keep-aslr", o.keep_aslr);
+  CLI::Option* runs_option = app.add_option("--runs", runs);
+
+  for (const std::string& extra : parse_arguments(app, args, Extras::keep)) {
+    if (!extra.starts_with("--benchmark_")) throw std::invalid_argument(fmt::format("unknown option '{}'", extra));
+    if (extra.starts_with("--benchmark_out_format"))
+      throw std::invalid_argument("results are always JSON; --benchmark_out_format cannot be changed");
+    o.benchmark_flags.push_back(extra);
+  }
+  if (given(profile_option)) {
+    auto p = parse_profile(profile);
+    if (!p) throw std::invalid_argument(fmt::format("unknown profile '{}' (quick or full)", profile));
+    o.profile = *p;
+  }
+  if (given(repetitions_option)) {
+    auto list = parse_long_list(repetitions, "--repetitions");
+    if (list.size() != 1 || list[0] < 1 || list[0] > 1000)
+      throw std::invalid_argument("--repetitions must be one integer from 1 to 1000");
+    o.repetitions = static_cast<int>(list[0]);
+  }
+  if (given(variant_option)) {
+    if (o.variant.empty() || sanitize(o.variant) != o.variant)
+      throw std::invalid_argument("--variant takes letters, digits, '.', '_' and '-' only");
+    if (o.variant.size() > kMaxVariantLength)
+      throw std::invalid_argument(fmt::format("--variant is {} characters long; at most {} (it becomes part of file names)",
+                                              o.variant.size(), kMaxVariantLength));
+  }
+  if (given(out_option) && o.out.empty()) throw std::invalid_argument("--out needs a file name");
+  for (const std::string& sweep : sweeps) {
+    const size_t eq = sweep.find('=');
+    if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--sweep takes NAME=V1,V2,...");
+    o.sweeps[sweep.substr(0, eq)] = parse_long_list(sweep.substr(eq + 1), "--sweep " + sweep.substr(0, eq));
+  }
+  if (given(runs_option)) {
+    auto list = parse_long_list(runs, "--runs");
+    if (list.size() != 1 || list[0] < 1 || list[0] > 100) throw std::invalid_argument("--runs must be one integer from 1 to 100");
+    o.runs = static_cast<int>(list[0]);
   }
   // Quick: 6 separate runs of 3 repetitions each (about 2 minutes on a quiet
   // 2-CPU host). The run is the unit of replication: one run per side cannot

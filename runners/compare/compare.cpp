@@ -25,18 +25,6 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-bool parse_number(const std::string& text, double& out) {
-  std::string s = text;
-  if (!s.empty() && s.back() == '%') s.pop_back();
-  try {
-    size_t used = 0;
-    out = std::stod(s, &used);
-    return used == s.size() && std::isfinite(out);
-  } catch (...) {
-    return false;
-  }
-}
-
 std::string pct(double fraction) { return fmt::format("{:.0f}%", fraction * 100); }
 
 // KSM/THP sysfs files that are statistics, not settings: they differ between
@@ -62,71 +50,6 @@ std::string noise_key(const std::string& benchmark, const std::string& metric) {
 double Options::threshold_for(const std::string& metric) const {
   auto it = metric_threshold_pct.find(metric);
   return it == metric_threshold_pct.end() ? threshold_pct : it->second;
-}
-
-const char* options_help() {
-  return "  --threshold P        practical threshold in percent (default 2): a change is\n"
-         "                       flagged only when significant AND larger than P\n"
-         "  --threshold NAME=P   threshold for one metric (repeatable), e.g. fork_us=5;\n"
-         "                       for exact metrics the default is 0 (any difference)\n"
-         "  --alpha A            significance level after correction (default 0.05)\n"
-         "  --correction bh|holm multiple-comparison correction over every test in the\n"
-         "                       report: Benjamini-Hochberg (default) or Holm-Bonferroni\n"
-         "  --min-repetitions N  fewer repetitions on either side: noisy (default 5)\n"
-         "  --max-cv P           robust CV above P percent on either side: noisy\n"
-         "                       unless the change is significant and larger (default 10)\n"
-         "  --force              compare even across arch, hosts, emulation or THP/KSM\n"
-         "                       settings; the report header lists what differed\n";
-}
-
-std::optional<std::string> parse_option(const std::vector<std::string>& args, size_t& i, Options& o) {
-  std::string arg = args[i], value;
-  auto eq = arg.find('=');
-  std::string name = arg.starts_with("--") && eq != std::string::npos ? arg.substr(0, eq) : arg;
-  static const std::set<std::string> with_value = {"--threshold", "--alpha", "--correction", "--min-repetitions",
-                                                   "--max-cv"};
-  if (name == "--force") {
-    o.force = true;
-    return std::string();
-  }
-  if (!with_value.count(name)) return std::nullopt;
-  if (name != arg) {
-    value = arg.substr(eq + 1);
-  } else if (i + 1 < args.size()) {
-    value = args[++i];
-  } else {
-    return name + " needs a value";
-  }
-  double v = 0;
-  if (name == "--threshold") {
-    if (auto e = value.find('='); e != std::string::npos) {
-      std::string metric = value.substr(0, e);
-      if (metric.empty() || !parse_number(value.substr(e + 1), v) || v < 0)
-        return "--threshold " + value + ": expected NAME=PERCENT, e.g. fork_us=5";
-      o.metric_threshold_pct[metric] = v;
-    } else {
-      if (!parse_number(value, v) || v < 0) return "--threshold " + value + ": expected a percentage >= 0, e.g. 2";
-      o.threshold_pct = v;
-    }
-  } else if (name == "--alpha") {
-    if (!parse_number(value, v) || v <= 0 || v >= 1) return "--alpha " + value + ": expected a number in (0, 1), e.g. 0.05";
-    o.alpha = v;
-  } else if (name == "--correction") {
-    if (value == "bh" || value == "benjamini-hochberg") {
-      o.correction = Correction::benjamini_hochberg;
-    } else if (value == "holm") {
-      o.correction = Correction::holm;
-    } else {
-      return "--correction " + value + ": expected bh or holm";
-    }
-  } else if (name == "--min-repetitions") {
-    if (!parse_number(value, v) || v < 1 || v != std::floor(v)) return "--min-repetitions " + value + ": expected an integer >= 1";
-    o.min_repetitions = static_cast<int>(v);
-  } else if (name == "--max-cv") {
-    if (!parse_number(value, v) || v <= 0) return "--max-cv " + value + ": expected a percentage > 0";
-    o.max_cv_pct = v;
-  }
-  return std::string();
 }
 
 const char* verdict_name(Verdict v) {

@@ -45,13 +45,6 @@ struct Options {
 
 std::string noise_key(const std::string& benchmark, const std::string& metric);
 
-// Parses one compare option (shared by `compare` and `check`). `i` indexes
-// args and is advanced past a consumed value. Returns nullopt when args[i] is
-// not a compare option, else an empty string on success or the usage error.
-std::optional<std::string> parse_option(const std::vector<std::string>& args, size_t& i, Options& o);
-// The help text for those options (one line each, indented by two spaces).
-const char* options_help();
-
 enum class Verdict { regression, improvement, no_change, noisy, only_in_base, only_in_new, skipped, error };
 const char* verdict_name(Verdict v);  // "regression", "no change", "only in base", ...
 // Display order: error, regression, improvement, noisy, only in base/new, no change, skipped.

@@ -115,31 +115,6 @@ void apply(const Profile& p, compare::Options& options, const std::string& sourc
                                      p.profile.empty() ? "?" : p.profile, p.created);
 }
 
-std::optional<std::string> parse_option(const std::vector<std::string>& args, size_t& i, Choice& c) {
-  const std::string& a = args[i];
-  if (a == "--no-noise-profile") {
-    c.none = true;
-    return std::string();
-  }
-  if (a.starts_with("--noise-profile=")) {
-    c.path = a.substr(16);
-    return c.path.empty() ? std::optional<std::string>("--noise-profile needs a file") : std::string();
-  }
-  if (a == "--noise-profile") {
-    if (i + 1 >= args.size()) return std::string("--noise-profile needs a file");
-    c.path = args[++i];
-    return std::string();
-  }
-  return std::nullopt;
-}
-
-const char* options_help() {
-  return "  --noise-profile FILE the host's noise profile (rmapbench calibrate); default:\n"
-         "                       baselines/<arch>/<host-id>/noise.profile of BASE's host\n"
-         "                       when it exists\n"
-         "  --no-noise-profile   use none\n";
-}
-
 Status attach(const Choice& c, const results::ResultsFile& base, compare::Options& options) {
   if (c.none) return Status::ok();
   std::string path = c.path;

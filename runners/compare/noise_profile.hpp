@@ -41,15 +41,12 @@ Result<std::string> path_for(const std::string& dir, const results::ResultsFile&
 // Fills options.noise from `p`.
 void apply(const Profile& p, compare::Options& options, const std::string& source);
 
-// The compare/check options about the profile, parsed before the compare
-// options: --noise-profile FILE, --no-noise-profile. Same contract as
-// compare::parse_option.
+// Which profile compare/check use: --noise-profile FILE, --no-noise-profile
+// (read by runners/cli/compare_options.hpp).
 struct Choice {
   std::string path;  // explicit file
   bool none = false;
 };
-std::optional<std::string> parse_option(const std::vector<std::string>& args, size_t& i, Choice& c);
-const char* options_help();
 // Applies the chosen profile, or the one stored for base's host under the
 // baselines directory when none was named (silently nothing when there is
 // none). Fails on an unreadable explicit file, or a profile of another host.

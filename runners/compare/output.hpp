@@ -1,6 +1,6 @@
 // Where the compare/check/report commands send what they render, and the
-// options and pipeline `compare` and `check` share (load, compare, render,
-// write).
+// pipeline `compare` and `check` share (load, compare, render, write); their
+// options are read by runners/cli/compare_options.hpp.
 #pragma once
 
 #include <optional>
@@ -29,11 +29,6 @@ struct Request {
   std::string out;  // empty: stdout
   ColorMode color = ColorMode::auto_detect;
 };
-
-// --format, --out, --color and the compare options (compare::parse_option).
-// Same contract as compare::parse_option.
-std::optional<std::string> parse_request_option(const std::vector<std::string>& args, size_t& i, Request& r);
-const char* request_options_help();
 
 // Compares two loaded files, renders in the requested format and writes it.
 // Returns whether a regression (or a failed benchmark in NEW) was flagged;

@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libbenchmark-dev libgtest-dev googletest
-  libnuma-dev libhwloc-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
+  libnuma-dev libhwloc-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libcli11-dev
   gnuplot-nox util-linux
   clang libclang-rt-dev   # libFuzzer targets and the sanitizer build
 )

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <regex>
 #include <set>
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,20 @@ std::vector<std::string> tiny(std::vector<std::string> extra) {
 }
 
 json load(const std::string& path) { return json::parse(read_file(path)); }
+
+// The workload families whose quick benchmarks --filter selects, from the
+// binary's own description of itself (list --json): a new workload joins
+// the expectation without editing a list here.
+std::set<std::string> families_selected_by(const std::string& filter) {
+  Outcome o = run_rmapbench({"list", "--json"});
+  EXPECT_EQ(o.exit_code, 0) << o.err;
+  const std::regex re(filter, std::regex::extended);
+  std::set<std::string> families;
+  for (const json& w : json::parse(o.out))
+    for (const json& name : w.at("profiles").at("quick"))
+      if (std::regex_search(name.get<std::string>(), re)) families.insert(w.at("name").get<std::string>());
+  return families;
+}
 
 // Runs as user nobody (and optionally under a process limit).
 std::vector<std::string> as_nobody(std::vector<std::string> args, int nproc = 0) {
@@ -100,8 +115,7 @@ TEST(Run, EveryIssue2WorkloadWritesCompleteJson) {
         EXPECT_TRUE(b.contains(c)) << name << " lacks " << c;
     }
   }
-  EXPECT_EQ(families, (std::set<std::string>{"anon_vma_footprint", "cow_after_fork", "fork_concurrent", "fork_depth",
-                                              "fork_refork", "fork_storm", "fork_width"}));
+  EXPECT_EQ(families, families_selected_by("^(fork_|anon_vma|cow_)"));
 }
 
 TEST(Run, FootprintCountsComeFromTheKernel) {

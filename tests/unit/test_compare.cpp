@@ -305,39 +305,6 @@ TEST(Compare, HolmIsAvailable) {
   EXPECT_NE(c.test_description().find("Holm-Bonferroni"), std::string::npos);
 }
 
-TEST(CompareOptions, Parse) {
-  compare::Options o;
-  std::vector<std::string> args = {"--threshold", "3%", "--threshold=fork_us=5", "--alpha", "0.01",
-                                   "--correction", "holm", "--force", "--max-cv=15", "--min-repetitions", "7", "FILE"};
-  for (size_t i = 0; i < args.size(); ++i) {
-    auto r = compare::parse_option(args, i, o);
-    if (args[i] == "FILE") {
-      EXPECT_FALSE(r);
-    } else {
-      ASSERT_TRUE(r);
-      EXPECT_EQ(*r, "") << args[i];
-    }
-  }
-  EXPECT_DOUBLE_EQ(o.threshold_pct, 3);
-  EXPECT_DOUBLE_EQ(o.threshold_for("fork_us"), 5);
-  EXPECT_DOUBLE_EQ(o.threshold_for("exit_us"), 3);
-  EXPECT_DOUBLE_EQ(o.alpha, 0.01);
-  EXPECT_EQ(o.correction, compare::Correction::holm);
-  EXPECT_TRUE(o.force);
-  EXPECT_DOUBLE_EQ(o.max_cv_pct, 15);
-  EXPECT_EQ(o.min_repetitions, 7);
-
-  for (std::vector<std::string> bad : {std::vector<std::string>{"--threshold", "x"}, {"--threshold", "=5"},
-                                       {"--alpha", "1.5"}, {"--correction", "bonferroni"}, {"--threshold"},
-                                       {"--min-repetitions", "2.5"}}) {
-    size_t i = 0;
-    compare::Options p;
-    auto r = compare::parse_option(bad, i, p);
-    ASSERT_TRUE(r);
-    EXPECT_NE(*r, "") << bad[0];
-  }
-}
-
 TEST(HostFingerprint, StableAndDocumented) {
   auto ctx = host_context();
   std::map<std::string, std::string> c;

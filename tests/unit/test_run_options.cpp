@@ -40,6 +40,14 @@ TEST(RunOptions, GoogleBenchmarkFlagsPassThrough) {
   EXPECT_EQ(o.out, "y.json");
 }
 
+TEST(RunOptions, ValuesMayStartWithADashAndTheLastRepeatWins) {
+  RunOptions o = parse_run_options({"--filter", "-cow", "--repetitions=4", "--repetitions", "5", "-q", "--keep-aslr"});
+  EXPECT_EQ(o.filter, "-cow");
+  EXPECT_EQ(o.repetitions, 5);
+  EXPECT_TRUE(o.quiet);
+  EXPECT_TRUE(o.keep_aslr);
+}
+
 TEST(RunOptions, RejectsBadInputWithAReason) {
   auto message_of = [](std::vector<std::string> args) {
     try {
@@ -58,6 +66,8 @@ TEST(RunOptions, RejectsBadInputWithAReason) {
   EXPECT_NE(message_of({"--variant", "a/b"}).find("letters, digits"), std::string::npos);
   EXPECT_NE(message_of({"--filter"}).find("needs a value"), std::string::npos);
   EXPECT_NE(message_of({"--benchmark_out_format=csv"}).find("always JSON"), std::string::npos);
+  EXPECT_NE(message_of({"stray"}).find("unknown option 'stray'"), std::string::npos);
+  EXPECT_NE(message_of({"--runs", "0"}).find("1 to 100"), std::string::npos);
 }
 
 TEST(RunOptions, FilterIsASearchAndCanBeNegated) {
