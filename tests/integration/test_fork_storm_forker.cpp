@@ -14,7 +14,7 @@ using nlohmann::json;
 namespace {
 
 std::vector<std::string> storm_args(const std::string& out) {
-  return {"run",    "--quiet", "--repetitions=2", "--benchmark_min_time=0.001", "--filter", "^fork_storm/",
+  return {"run",    "--quiet", "--repetitions=2", "--runs=1", "--benchmark_min_time=0.001", "--filter", "^fork_storm/",
           "--sweep=vmas=1,64", "--out", out};
 }
 

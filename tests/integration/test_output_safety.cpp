@@ -72,7 +72,7 @@ class Tmpfs {
 
 // About a second; fork_storm changes no knob.
 std::vector<std::string> short_run(const std::string& out) {
-  return {"run", "--quiet", "--filter", "fork_storm/fork_only/vmas:1$", "--repetitions", "1",
+  return {"run", "--quiet", "--filter", "fork_storm/fork_only/vmas:1$", "--repetitions", "1", "--runs", "1",
           "--benchmark_min_time=0.001", "--out", out};
 }
 

@@ -18,7 +18,7 @@ namespace {
 
 // Every sweep at its smallest, so a whole workload runs in about a second.
 const std::vector<std::string> kTiny = {
-    "--repetitions=2",      "--benchmark_min_time=0.001", "--sweep=vmas=4",     "--sweep=depth=2",
+    "--repetitions=2",      "--runs=1", "--benchmark_min_time=0.001", "--sweep=vmas=4",     "--sweep=depth=2",
     "--sweep=new_vmas=4",   "--sweep=children=2",         "--sweep=forkers=1",  "--sweep=sharers=2",
     "--quiet"};
 
@@ -122,7 +122,7 @@ TEST(Run, FootprintCountsComeFromTheKernel) {
   if (getuid() != 0) GTEST_SKIP() << "slab counters need root";
   TempDir dir;
   const std::string out = dir.path + "/r.json";
-  Outcome o = run_rmapbench({"run", "--quiet", "--repetitions=1", "--filter", "anon_vma_footprint/children/",
+  Outcome o = run_rmapbench({"run", "--quiet", "--repetitions=1", "--runs=1", "--filter", "anon_vma_footprint/children/",
                              "--sweep=vmas=1000", "--sweep=children=4", "--out", out});
   ASSERT_EQ(o.exit_code, 0) << o.err;
   const json results = load(out);  // a named value: a range-for over a temporary's member dangles

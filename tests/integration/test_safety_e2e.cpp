@@ -298,7 +298,7 @@ std::vector<std::string> long_run(const std::string& out) {
 
 // A run of about a second.
 std::vector<std::string> short_run(const std::string& out) {
-  return {"run", "--quiet", "--filter", "fork_storm/fork_only/vmas:1$", "--repetitions", "1",
+  return {"run", "--quiet", "--filter", "fork_storm/fork_only/vmas:1$", "--repetitions", "1", "--runs", "1",
           "--benchmark_min_time=0.001", "--out", out};
 }
 
@@ -679,7 +679,7 @@ TEST(SafetyE2E, TooManyChildrenFailWithTheProcessLimit) {
   RunDirs d;
   const long pid_max = std::stol(read_file("/proc/sys/kernel/pid_max"));
   Outcome o = run_rmapbench({"run", "--quiet", "--filter", "^fork_width/", "--sweep",
-                             "children=" + std::to_string(pid_max + 1), "--repetitions", "1", "--out", d.out},
+                             "children=" + std::to_string(pid_max + 1), "--repetitions", "1", "--runs", "1", "--out", d.out},
                             d.env(), 300);
   EXPECT_EQ(o.exit_code, 1) << o.err << o.out;
   json j = load(d.out);

@@ -62,7 +62,7 @@ TEST(SeparateRuns, RunTurnsAslrOffUnlessAsked) {
   for (bool keep : {false, true}) {
     const std::string out = tmp.path + (keep ? "/keep.json" : "/off.json");
     std::vector<std::string> args = {"run", "--quiet", "--filter", "^fork_storm/fork_exit_wait/vmas:1$",
-                                     "--repetitions", "1", "--out", out};
+                                     "--repetitions", "1", "--runs", "1", "--out", out};
     if (keep) args.push_back("--keep-aslr");
     Outcome o = run_waiting(args);
     ASSERT_EQ(o.exit_code, 0) << describe(o);
