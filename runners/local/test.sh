@@ -91,7 +91,7 @@ runners/cross/build-arm64.sh --test
 step "arm64: the bundle in an arm64 guest with 2 NUMA nodes (QEMU TCG)"
 arm64_json=$(mktemp "${TMPDIR:-/tmp}/rmapbench-arm64-guest.XXXXXX.json")
 runners/qemu/rmapbench-qemu --arch arm64 --numa 2 --timeout 300 --out "$arm64_json" -- \
-  run --filter 'thp_split/debugfs/folio:2048kB/sharers:0$|fork_storm/fork_exit_wait/vmas:1$' --repetitions 1 --quiet
+  run --filter 'thp_split/debugfs/folio:2048kB/sharers:0$|fork_storm/fork_exit_wait/vmas:1$' --runs 1 --repetitions 1 --quiet
 for fact in '"arch": "aarch64"' '"numa_nodes": "2"' '"emulation": "qemu-tcg"' '"folio_split_us"'; do
   grep -q "$fact" "$arm64_json" || { echo "test.sh: arm64 guest results lack $fact: $arm64_json" >&2; exit 1; }
 done
