@@ -43,7 +43,7 @@ Options:
                        expression RE (POSIX extended, searched anywhere in the
                        name; a leading '-' excludes instead). Default: all.
   --profile P          quick (default: small sizes, 6 separate runs of 3
-                       repetitions, about 2 minutes) or full (the whole
+                       repetitions, 2-3 minutes) or full (the whole
                        sweep, one run of 10 repetitions).
   --repetitions N      repetitions per benchmark and run, interleaved in
                        random order (default: 3 quick, 10 full).

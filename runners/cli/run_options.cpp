@@ -111,7 +111,7 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
     if (list.size() != 1 || list[0] < 1 || list[0] > 100) throw std::invalid_argument("--runs must be one integer from 1 to 100");
     o.runs = static_cast<int>(list[0]);
   }
-  // Quick: 6 separate runs of 3 repetitions each (about 2 minutes on a quiet
+  // Quick: 6 separate runs of 3 repetitions each (2-3 minutes on a quiet
   // 2-CPU host). The run is the unit of replication: one run per side cannot
   // tell a change from the host's drift between runs (on the development host
   // two A/A runs differed by 10-100%), so the quick profile compares run
