@@ -35,6 +35,16 @@ void census_add(FolioCensus& c, std::optional<uint64_t> kpageflags) {
   if (*kpageflags & kKpfKsm) ++c.ksm_pages;
 }
 
+Status check_never_merged(const std::vector<FolioCensus>& census, const std::function<std::string(size_t)>& who,
+                          const std::string& when) {
+  for (size_t k = 0; k < census.size(); ++k)
+    if (census[k].ksm_pages != 0)
+      return Status::error(fmt::format("{}: {} maps {} pages that read as KSM pages (KPF_KSM) though they were never "
+                                       "offered to KSM: the kernel confuses anonymous and KSM folios",
+                                       when, who(k), census[k].ksm_pages));
+  return Status::ok();
+}
+
 std::optional<std::string> census_unavailable() {
   if (geteuid() != 0) return "needs root: /proc/<pid>/pagemap hides page frame numbers and /proc/kpageflags is root-only";
   int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -53,6 +54,13 @@ Result<std::vector<FolioCensus>> census(const std::vector<pid_t>& pids,
 // i, over all i: the KSM pages these processes map, however many map each.
 // Same needs as census().
 Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vector<std::pair<uintptr_t, size_t>>& ranges);
+// kpageflags consistency: pages this run never offered to KSM must not read
+// as KSM pages (KPF_KSM). Anonymous and KSM folios are told apart by the low
+// bits of folio->mapping, which anon_vma redesigns reuse (a lazy anon_vma
+// tagged with the KSM bit); a kernel that confuses the two is caught by every
+// workload that takes a census. `who(k)` names process k of the census.
+Status check_never_merged(const std::vector<FolioCensus>& census, const std::function<std::string(size_t)>& who,
+                          const std::string& when);
 // Why census() cannot work here, or nullopt when it can.
 std::optional<std::string> census_unavailable();
 

@@ -411,6 +411,10 @@ Status confirm_thps(const ThpRegion& region) {
   if (auto why = census_unavailable(); !why && !pmd_sized) {
     auto c = census({0}, region.folio_ranges());
     if (!c) return c.status().context("checking for THPs");
+    if (Status s = check_never_merged(*c, [](size_t) { return std::string("the benchmark process"); },
+                                      "after the fault");
+        s.failed())
+      return s;
     const FolioCensus& got = c->front();
     if (got.thp_pages != want_pages || got.thp_heads != region.count())
       return Status::error(fmt::format("no {} kB THPs after the fault: {} of {} pages in large folios, {} of {} folio "
@@ -454,6 +458,7 @@ Status check_split(const ThpRegion& region, const std::vector<pid_t>& pids) {
   if (!census_unavailable()) {
     auto c = census(pids, region.folio_ranges());
     if (!c) return c.status().context("split oracle");
+    if (Status s = check_never_merged(*c, who, "after the split"); s.failed()) return s;
     for (size_t k = 0; k < pids.size(); ++k)
       if ((*c)[k].thp_pages != 0)
         return Status::error(fmt::format("after the split {} still maps {} pages of {} large folios ({} kB folios, "

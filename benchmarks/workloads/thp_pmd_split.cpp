@@ -132,6 +132,10 @@ Result<int64_t> split_pmds_once(harness::Run& run, const Variant& v, long folios
   if (!mm::census_unavailable()) {
     auto c = mm::census({0}, region->folio_ranges());
     if (!c) return c.status();
+    if (Status s = mm::check_never_merged(*c, [](size_t) { return std::string("the benchmark process"); },
+                                          fmt::format("after {}", v.name));
+        s.failed())
+      return s;
     const mm::FolioCensus& got = c->front();
     if (got.thp_pages != got.present || got.thp_heads != folios)
       return Status::error(fmt::format("{} split the folios themselves: {} of {} mapped pages still in THPs, {} of {} "
@@ -206,7 +210,8 @@ RMAPBENCH_WORKLOAD(thp_pmd_split,
                                    "Timed, per THP: mprotect(PROT_READ), munmap or MADV_DONTNEED of one base page "
                                    "inside it, which splits only our PMD mapping.",
                     .oracle = "our range has no AnonHugePages left, every sharer still maps its PMDs, the folios are "
-                              "still whole (kpageflags), every byte intact everywhere, COW isolation after the split.",
+                              "still whole and none reads as KSM (kpageflags), every byte intact everywhere, COW isolation "
+                              "after the split.",
                     .parameters = "sharers: processes besides us mapping the THPs (quick 0,16; full 0..64); operations: quick "
                                   "mprotect and madv_dontneed, full also munmap",
                     .needs = {{"transparent huge pages", mm::thp::unavailable}},

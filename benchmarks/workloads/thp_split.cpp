@@ -303,7 +303,8 @@ RMAPBENCH_WORKLOAD(thp_split,
                                    "MADV_DONTNEEDs one page, then drop_slab runs the shrinkers; the idle drop_slab is "
                                    "subtracted), or by MADV_COLD / MADV_PAGEOUT of a subrange (unshared folios).",
                     .oracle = "no page of the range is in a large folio in any process (kpageflags, AnonHugePages), "
-                              "every byte intact in every sharer, COW isolation after the split.",
+                              "every byte intact in every sharer, COW isolation after the split; no page reads as a KSM "
+                              "page (kpageflags: anonymous and KSM folios not confused).",
                     .parameters = "sharers: processes besides us mapping the folios (quick 0,4,16; full 0..64); "
                                   "thp_kb: folio size in kB (quick PMD, and 64 for the deferred split only; full PMD and the mTHP "
                                   "sizes 1024..16 for every trigger)",

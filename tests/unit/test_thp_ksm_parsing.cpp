@@ -127,6 +127,23 @@ TEST(KpageflagsCensus, CountsThpHeadsAndKsmPages) {
   EXPECT_EQ(c.ksm_pages, 1);
 }
 
+// A page never offered to KSM that kpageflags reads as KSM is the kernel
+// confusing the two folio->mapping kinds: an error naming the process.
+TEST(KpageflagsCensus, NeverMergedPagesReadingAsKsmAreAnError) {
+  FolioCensus clean, confused;
+  census_add(clean, kKpfThp | kKpfCompoundHead);
+  census_add(clean, 0);
+  census_add(confused, 0);
+  census_add(confused, kKpfKsm);
+  auto who = [](size_t k) { return "process " + std::to_string(k); };
+  EXPECT_FALSE(check_never_merged({clean, clean}, who, "after the split").failed());
+  Status s = check_never_merged({clean, confused}, who, "after the split");
+  ASSERT_TRUE(s.failed());
+  EXPECT_FALSE(s.skipped());
+  EXPECT_NE(s.message().find("after the split: process 1 maps 1 pages that read as KSM"), std::string::npos)
+      << s.message();
+}
+
 TEST(ThpSizeMode, InheritTakesTheTopLevelMode) {
   EXPECT_EQ(thp::effective_mode("inherit", "madvise"), "madvise");
   EXPECT_EQ(thp::effective_mode("inherit", "never"), "never");
