@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/page_census.hpp"
 #include "benchmarks/mm/processes.hpp"
 #include "kernels/procfs/ksm_users.hpp"
 #include "kernels/procfs/sysfs_text.hpp"
@@ -244,6 +245,23 @@ Result<int64_t> KsmdClock::cpu_ns() const {
   return static_cast<int64_t>(*ticks * (1'000'000'000LL / sysconf(_SC_CLK_TCK)));
 }
 
+namespace {
+// Who maps a KSM page right now, by pagemap and kpageflags: the processes
+// KSM knows (ksm_merging_pages) are not all of them: a process forked from a
+// KSM user maps its KSM pages before ksmd ever scans it.
+std::string describe_ksm_page_holders() {
+  auto holders = ksm_page_holders();
+  if (!holders) return "Processes mapping KSM pages: unknown (" + holders.status().message() + ")";
+  if (holders->empty())
+    return "No process maps a KSM page now (pagemap/kpageflags of every process): the page KSM refused for was being "
+           "unmapped by an exiting process";
+  std::string out = "Processes mapping KSM pages now (pagemap/kpageflags):";
+  for (const auto& h : *holders) out += fmt::format(" pid {} ({}) {} pages;", h.pid, h.comm, h.ksm_pages);
+  out.pop_back();
+  return out;
+}
+}  // namespace
+
 Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) {
   auto run = safety::read_knob(knob("run"));
   if (!run) return run.status();
@@ -286,7 +304,8 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
               (now.empty() ? std::string("No other process uses KSM now: one that did was still exiting (its memory "
                                          "being torn down) during those 10 s")
                            : "Other KSM users now: " + host::describe_ksm_users(now)) +
-              (t.other_users_.empty() ? std::string() : "; when this benchmark started: " + t.other_users_) + ")",
+              (t.other_users_.empty() ? std::string() : "; when this benchmark started: " + t.other_users_) +
+              ". " + describe_ksm_page_holders() + ")",
           EBUSY);
     }
     t.max_page_sharing_ = *o.max_page_sharing;

@@ -5,10 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <sstream>
 #include <cstring>
 #include <unordered_map>
 
 #include "benchmarks/mm/anon_layout.hpp"
+#include "kernels/procfs/sysfs_text.hpp"
 
 namespace rmapbench::mm {
 
@@ -43,6 +46,50 @@ Status check_never_merged(const std::vector<FolioCensus>& census, const std::fun
                                        "offered to KSM: the kernel confuses anonymous and KSM folios",
                                        when, who(k), census[k].ksm_pages));
   return Status::ok();
+}
+
+std::vector<std::pair<uintptr_t, size_t>> anonymous_private_ranges(const std::string& maps) {
+  std::vector<std::pair<uintptr_t, size_t>> out;
+  std::istringstream lines(maps);
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream in(line);
+    std::string range, perms, offset, dev, inode, path;
+    if (!(in >> range >> perms >> offset >> dev >> inode)) continue;
+    std::getline(in >> std::ws, path);
+    const bool anonymous = path.empty() || path == "[heap]" || path == "[stack]";
+    if (!anonymous || perms.size() < 4 || perms[3] != 'p' || inode != "0") continue;
+    const size_t dash = range.find('-');
+    if (dash == std::string::npos) continue;
+    try {
+      const uintptr_t start = std::stoull(range.substr(0, dash), nullptr, 16);
+      const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
+      if (end > start) out.emplace_back(start, end - start);
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return out;
+}
+
+Result<std::vector<KsmPageHolder>> ksm_page_holders() {
+  if (auto why = census_unavailable()) return Status::skip(*why);
+  std::vector<KsmPageHolder> holders;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(name));
+    auto maps = sysfs::read_file(fmt::format("/proc/{}/maps", pid), 16 << 20);
+    if (!maps || maps->empty()) continue;  // gone, or a kernel thread
+    auto c = census({pid}, anonymous_private_ranges(*maps));
+    if (!c || c->front().ksm_pages == 0) continue;
+    auto comm = sysfs::read_file(fmt::format("/proc/{}/comm", pid), 64);
+    std::string who = comm ? *comm : "?";
+    while (!who.empty() && who.back() == '\n') who.pop_back();
+    holders.push_back({pid, who, c->front().ksm_pages});
+  }
+  return holders;
 }
 
 std::optional<std::string> census_unavailable() {

@@ -61,6 +61,19 @@ Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vect
 // workload that takes a census. `who(k)` names process k of the census.
 Status check_never_merged(const std::vector<FolioCensus>& census, const std::function<std::string(size_t)>& who,
                           const std::string& when);
+// The private anonymous mappings in a /proc/<pid>/maps text (no file, or
+// [heap]/[stack]): the only places a KSM page can be mapped.
+std::vector<std::pair<uintptr_t, size_t>> anonymous_private_ranges(const std::string& maps);
+// Every process that maps KSM pages now, by pagemap and kpageflags (needs
+// root), with its comm and how many: who keeps KSM from changing
+// max_page_sharing (EBUSY while any KSM page is mapped). Processes that
+// exit while they are looked at are left out.
+struct KsmPageHolder {
+  pid_t pid = 0;
+  std::string comm;
+  long ksm_pages = 0;
+};
+Result<std::vector<KsmPageHolder>> ksm_page_holders();
 // Why census() cannot work here, or nullopt when it can.
 std::optional<std::string> census_unavailable();
 

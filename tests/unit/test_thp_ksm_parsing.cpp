@@ -323,3 +323,22 @@ TEST(KsmUsers, DescribesOthersAndNeverListsThisProcess) {
   EXPECT_NE(d.find("and 2 more"), std::string::npos) << d;
   for (const auto& u : rmapbench::host::other_ksm_users()) EXPECT_NE(u.pid, getpid());
 }
+
+// Only private anonymous mappings can hold KSM pages: the scan for who
+// blocks max_page_sharing reads those and nothing else.
+TEST(KsmPageHolders, AnonymousPrivateRangesFromMaps) {
+  const std::string maps =
+      "55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0                          [heap]\n"
+      "7f0000000000-7f0000200000 rw-p 00000000 00:00 0 \n"
+      "7f0000200000-7f0000400000 rw-s 00000000 00:01 1234                       /dev/zero (deleted)\n"
+      "7f1000000000-7f1000010000 r-xp 00000000 08:01 5678                       /usr/lib/libc.so.6\n"
+      "7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]\n"
+      "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
+      "garbage line\n";
+  auto r = anonymous_private_ranges(maps);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].first, 0x55d0c0a00000u);
+  EXPECT_EQ(r[0].second, 0x21000u);
+  EXPECT_EQ(r[1].second, 0x200000u);
+  EXPECT_EQ(r[2].first, 0x7ffc00000000u);
+}
