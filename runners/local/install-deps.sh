@@ -9,7 +9,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config git ccache
   libbenchmark-dev libgtest-dev googletest
   libnuma-dev libhwloc-dev libfmt-dev nlohmann-json3-dev zlib1g-dev libcli11-dev
   gnuplot-nox util-linux
