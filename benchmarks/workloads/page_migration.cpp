@@ -201,7 +201,7 @@ class Iteration {
       if (!o.all_moved()) return Status::error(fmt::format("sharer {} sees {}", i, o.summary()));
       // After the node query: the COW copy the write makes may be anywhere.
       if (corrupt && i == 0) shared->corrupt_one_byte_for_test();
-      return shared->verify(fmt::format("sharer {} after the migration", i));
+      return shared->verify("its data after the migration");
     };
     auto group = mm::ChildGroup::spawn(p_.sharers, {}, sharer_check);
     if (!group) return group.status();
