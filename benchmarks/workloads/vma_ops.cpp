@@ -433,6 +433,10 @@ class Orphans {
     if (!own) fail(own.status().context("the orphans' parent's own layout"));
     View view{"", 0, parent_view.pieces};
     view.pieces.push_back(mm::rmap_probe::whole(*own).front());
+    // One byte from each orphan once its death signal is off: we must not
+    // exit before that, or the signal it briefly had would kill it.
+    int disarmed[2];
+    if (pipe2(disarmed, O_CLOEXEC) != 0) fail(Status::from_errno("pipe"));
     std::vector<pid_t> pids;
     for (long i = 0; i < count; ++i) {
       const pid_t me = getpid();
@@ -446,12 +450,21 @@ class Orphans {
         prctl(PR_SET_PDEATHSIG, 0);
         close(report);
         close(cue);
+        close(disarmed[0]);
+        (void)!write(disarmed[1], "d", 1);
+        close(disarmed[1]);
         for (size_t k = 0; k < fds.size(); ++k)
           if (!(static_cast<long>(k / 4) == i && (k % 4 == 0 || k % 4 == 3))) close(fds[k]);
         serve_orphan(i, view, corrupt_first && i == 0, fds[4 * i], fds[4 * i + 3], us);
       }
       pids.push_back(pid);
     }
+    close(disarmed[1]);
+    for (long i = 0; i < count; ++i) {
+      char d;
+      if (!read_full(disarmed[0], &d, 1)) fail(Status::error("an orphan died before it was ready"));
+    }
+    close(disarmed[0]);
     const uintptr_t start = own->start;
     (void)!write(report, &start, sizeof start);
     (void)!write(report, pids.data(), pids.size() * sizeof(pid_t));
