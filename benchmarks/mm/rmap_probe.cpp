@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "benchmarks/mm/anon_layout.hpp"
+#include "benchmarks/mm/migration.hpp"
 #include "benchmarks/mm/page_census.hpp"
 #include "benchmarks/mm/thp.hpp"
 
@@ -242,9 +243,16 @@ Result<std::vector<StillLarge>> pages_in_large_folios(const View& view) {
 
 Result<Walk> Walk::choose() {
   if (auto why = thp::unavailable()) return Status::skip(*why);
+  Walk w;
+  auto other = migration::other_node(0);
+  if (other && geteuid() == 0) {
+    w.kind_ = Kind::migration;
+    return w;
+  }
+  w.why_not_migration_ = other ? "needs root: move_pages MPOL_MF_MOVE_ALL of folios other processes map"
+                               : other.status().message();
   if (auto why = census_unavailable())
     return Status::skip(fmt::format("cannot see whether a folio was split in every process: {}", *why));
-  Walk w;
   auto path = thp::debugfs_split_path();
   if (path) {
     w.kind_ = Kind::debugfs_split;
@@ -258,19 +266,103 @@ Result<Walk> Walk::choose() {
 
 std::string Walk::note() const {
   switch (kind_) {
-    case Kind::migration: return "rmap walk: migration of every folio to the other node";
+    case Kind::migration:
+      return "rmap walk: migration of every folio to another NUMA node (move_pages MPOL_MF_MOVE_ALL of one address "
+             "of the folio, from one of its mappers)";
     case Kind::debugfs_split:
-      return "rmap walk: THP split by <debugfs>/split_huge_pages over each folio in one of its mappers (this host "
-             "has one NUMA node)";
+      return fmt::format("rmap walk: THP split by <debugfs>/split_huge_pages over each folio in one of its mappers "
+                         "(no migration: {})",
+                         why_not_migration_);
     case Kind::deferred_split:
       return fmt::format("rmap walk: THP split by the deferred split shrinker (every mapper MADV_DONTNEEDs the last "
-                         "page it maps of each folio, then drop_slab); one NUMA node, debugfs unusable: {}",
-                         why_not_debugfs_);
+                         "page it maps of each folio, then drop_slab); no migration: {}; debugfs unusable: {}",
+                         why_not_migration_, why_not_debugfs_);
   }
   return "";
 }
 
 Result<int64_t> Walk::run(const std::vector<View>& views, long ppf) const {
+  return kind_ == Kind::migration ? migrate(views, ppf) : split(views, ppf);
+}
+
+Misplaced misplaced(const View& view, const std::vector<std::vector<int>>& nodes, const std::map<FolioId, int>& target,
+                    long ppf, size_t page_bytes) {
+  Misplaced m;
+  for (size_t k = 0; k < view.pieces.size() && k < nodes.size(); ++k) {
+    const Piece& p = view.pieces[k];
+    for (long i = 0; i < p.pages && static_cast<size_t>(i) < nodes[k].size(); ++i) {
+      const long page = p.first_page + i;
+      auto it = target.find({p.seed, page / ppf});
+      const int want = it == target.end() ? -1 : it->second;
+      const int got = nodes[k][static_cast<size_t>(i)];
+      if (got == want) continue;
+      if (m.count++ == 0) m = {1, p.start + static_cast<size_t>(i) * page_bytes, p.seed, page, got, want};
+    }
+  }
+  return m;
+}
+
+Result<int64_t> Walk::migrate(const std::vector<View>& views, long ppf) const {
+  const size_t ps = page_size();
+  const std::vector<WalkTarget> targets = walk_targets(views, ppf, ps);
+  std::map<FolioId, int> target_node;
+  std::map<FolioId, std::string> outcome;
+  int64_t ns = 0;
+  // One address per folio: the kernel moves a THP whole from any address
+  // in it, through one rmap walk over all its mappers.
+  for (const WalkTarget& t : targets) {
+    const pid_t pid = views[t.view].pid;
+    void* at = reinterpret_cast<void*>(t.start);
+    auto from = migration::nodes_of(pid, at, 1);
+    if (!from) return from.status();
+    if (from->front() < 0)
+      return Status::error(fmt::format("{}: layout {} folio {} at 0x{:x} is not present before the migration",
+                                       who_with_pid(views[t.view]), t.folio.first, t.folio.second, t.start));
+    auto to = migration::other_node(from->front());
+    if (!to) return to.status();
+    target_node[t.folio] = *to;
+    auto moved = migration::move_range(pid, at, 1, ps, *to, true, kAttempts);
+    if (!moved) return moved.status();
+    ns += moved->ns;
+    outcome[t.folio] = moved->outcome.summary();
+    // A THP the kernel split to move it (no huge page free on the target)
+    // leaves its other pages behind: they are moved too, untimed, so only a
+    // mapping the walk missed can keep a page away.
+    auto here = migration::nodes_of(pid, at, t.pages);
+    if (!here) return here.status();
+    if (std::any_of(here->begin(), here->end(), [&](int n) { return n != *to; })) {
+      auto rest = migration::move_range(pid, at, t.pages, ps, *to, true, kAttempts);
+      if (!rest) return rest.status();
+      outcome[t.folio] += "; then its every page: " + rest->outcome.summary();
+    }
+  }
+  size_t off_target_in = 0;
+  std::optional<std::pair<size_t, Misplaced>> first;
+  for (size_t i = 0; i < views.size(); ++i) {
+    std::vector<std::vector<int>> nodes;
+    for (const Piece& p : views[i].pieces) {
+      auto n = migration::nodes_of(views[i].pid, reinterpret_cast<void*>(p.start), p.pages);
+      if (!n) return n.status().context(fmt::format("migration oracle, {}", who_with_pid(views[i])));
+      nodes.push_back(std::move(*n));
+    }
+    const Misplaced m = misplaced(views[i], nodes, target_node, ppf, ps);
+    if (m.count == 0) continue;
+    ++off_target_in;
+    if (!first) first.emplace(i, m);
+  }
+  if (!first) return ns;
+  const Misplaced& m = first->second;
+  const auto who_maps = mappers(views, ppf);
+  auto it = who_maps.find({m.seed, m.page / ppf});
+  return Status::error(fmt::format(
+      "rmap walk (migration) missed a mapping: {} still has {} pages off their folio's target node, the first layout "
+      "{} page {} (folio {}) at 0x{:x} on node {}, not {} (move_pages from its walker: {}); {} of {} processes have "
+      "pages left behind; that folio has {} mappers",
+      who_with_pid(views[first->first]), m.count, m.seed, m.page, m.page / ppf, m.address, m.node, m.target,
+      outcome[{m.seed, m.page / ppf}], off_target_in, views.size(), it == who_maps.end() ? 0 : it->second.size()));
+}
+
+Result<int64_t> Walk::split(const std::vector<View>& views, long ppf) const {
   const size_t ps = page_size();
   const std::vector<WalkTarget> targets = walk_targets(views, ppf, ps);
   auto once = [&]() -> Result<int64_t> {

@@ -9,15 +9,17 @@
 // survives every move, so the same pattern checks a page wherever it went.
 //
 // The walk, chosen by host (Walk::choose):
-//   - >= 2 NUMA nodes: (to come with benchmarks/mm/migration.hpp) migration;
+//   - >= 2 NUMA nodes: move_pages (MPOL_MF_MOVE_ALL) of each folio to another
+//     node, from one of its mappers; every page of every process must then
+//     be on that node;
 //   - THP with debugfs usable: <debugfs>/split_huge_pages over each folio in
 //     one of its mappers;
 //   - THP otherwise: the deferred split shrinker: every mapper
 //     MADV_DONTNEEDs one page of each folio it maps (drop_addresses), then
 //     drop_slab runs the shrinkers.
 // A split must show in every process (no page of the pieces in a large folio
-// any more, kpageflags); the data must be intact in every process (each
-// process verifies its own view).
+// any more, kpageflags), as must a move; the data must be intact in every
+// process (each process verifies its own view).
 #pragma once
 
 #include <sys/types.h>
@@ -154,14 +156,31 @@ class Walk {
   // The rmap-walking operation over every folio of `views`, then the check
   // that its effect shows in every view. Returns the operation's ns (the
   // first attempt: the shrinker may decline a folio and is run again, up to
-  // three times, before a folio still whole in a process is an error).
+  // three times, before a folio still whole in a process is an error; a
+  // folio not moved is tried again the same way).
   Result<int64_t> run(const std::vector<View>& views, long pages_per_folio) const;
 
  private:
+  Result<int64_t> split(const std::vector<View>& views, long pages_per_folio) const;
+  Result<int64_t> migrate(const std::vector<View>& views, long pages_per_folio) const;
   Kind kind_ = Kind::deferred_split;
   std::string debugfs_path_;
   std::string why_not_debugfs_;
+  std::string why_not_migration_;
 };
+
+// The first page of `view` whose node is not its folio's target (`target`
+// per folio), from the nodes of each piece's pages in order (`nodes[k]` for
+// piece k; negative: not present). Pure.
+struct Misplaced {
+  size_t count = 0;  // pages not on their target
+  uintptr_t address = 0;
+  uint32_t seed = 0;
+  long page = 0;
+  int node = 0, target = 0;
+};
+Misplaced misplaced(const View& view, const std::vector<std::vector<int>>& nodes, const std::map<FolioId, int>& target,
+                    long pages_per_folio, size_t page_bytes);
 
 // Which pages of `view` are still in a large folio (kpageflags). Empty when
 // none. Needs root.

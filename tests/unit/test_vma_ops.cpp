@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <map>
 #include <set>
 #include <vector>
 
@@ -141,6 +142,25 @@ TEST(VmaOps, WalkTargetsOneRangePerFolioEvenWhenAPieceStartsInsideIt) {
   EXPECT_EQ(t[2].pages, 2);
   EXPECT_EQ(drop_addresses(views[0], kPpf, kPage),
             (std::vector<uintptr_t>{kStart + 1 * kPage, kStart + 5 * kPage, kStart + 7 * kPage}));
+}
+
+// The migration oracle: each page must be on its folio's target node; the
+// first one that is not is named, with how many are not.
+TEST(VmaOps, MisplacedNamesTheFirstPageOffItsFoliosTargetNode) {
+  const View v{"orphan 0", 401, {{kStart, 1, 0, 8}, {0x50000000, 3, 0, 4}}};
+  const std::map<FolioId, int> target = {{{1, 0}, 1}, {{1, 1}, 0}, {{3, 0}, 1}};
+  EXPECT_EQ(misplaced(v, {{1, 1, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 1}}, target, kPpf, kPage).count, 0u);
+  // Folio (1, 1) not moved (page 5 still on node 1), and one page of the
+  // second piece not present (-ENOENT).
+  const Misplaced m = misplaced(v, {{1, 1, 1, 1, 0, 1, 0, 0}, {1, 1, -2, 1}}, target, kPpf, kPage);
+  EXPECT_EQ(m.count, 2u);
+  EXPECT_EQ(m.address, kStart + 5 * kPage);
+  EXPECT_EQ(m.seed, 1u);
+  EXPECT_EQ(m.page, 5);
+  EXPECT_EQ(m.node, 1);
+  EXPECT_EQ(m.target, 0);
+  // A folio without a target (never walked) is never where it should be.
+  EXPECT_EQ(misplaced(v, {{1, 1, 1, 1, 0, 0, 0, 0}, {1, 1, 1, 1}}, {{{1, 0}, 1}, {{1, 1}, 0}}, kPpf, kPage).count, 4u);
 }
 
 TEST(VmaOps, MovedAndCutKeepTheLayoutPages) {
