@@ -9,6 +9,7 @@
 // process that maps the folio: an rmap that lost a mapping through the
 // sequence is an error, not a number.
 #include <fmt/core.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -224,8 +225,27 @@ Result<harness::AgentGroup> spawn_agents(long count, const std::vector<Piece>& p
   });
 }
 
+// The forks of the child of fork_of_fork, timed by fork handlers around the
+// fork() itself: timing the spawn of its agents would add each
+// grandchild's start-up handshake (a wakeup, scheduling on a loaded host).
+// Registered in that child only; a process has no way to drop them, and
+// the child exits after the iteration.
+struct ForkClock {
+  bool on = false;
+  int64_t started = 0;
+  int64_t ns = 0;
+};
+ForkClock g_fork_clock;
+void fork_clock_before() {
+  if (g_fork_clock.on) g_fork_clock.started = mm::monotonic_ns();
+}
+void fork_clock_after() {
+  if (g_fork_clock.on) g_fork_clock.ns += mm::monotonic_ns() - g_fork_clock.started;
+}
+
 // In the child of fork_of_fork: a layout of its own, faulted, then `count`
-// grandchildren forked (timed). Replies the ns and where its layout is.
+// grandchildren forked (timed: the fork()s). Replies the ns and where its
+// layout is.
 Result<harness::Figures> own_layout_and_fork(Held& h, long count) {
   auto space = Space::reserve(kFolios + 2);
   if (!space) return space.status();
@@ -233,12 +253,16 @@ Result<harness::Figures> own_layout_and_fork(Held& h, long count) {
   auto own = fault_layout(h.own_space->slot(1), kChildSeed);
   if (!own) return own.status().context("the child's own layout");
   h.view.pieces.push_back(mm::rmap_probe::whole(*own).front());
-  const int64_t t0 = mm::monotonic_ns();
+  // Last registered, so ours is the first prepare handler and the last
+  // parent handler: the others' work (recording the pid) is inside.
+  if (int err = pthread_atfork(fork_clock_before, fork_clock_after, nullptr); err != 0)
+    return Status::from_errno("pthread_atfork", err);
+  g_fork_clock = {true, 0, 0};
   auto group = spawn_agents(count, h.view.pieces, "grandchild", h.corrupt_first_child);
-  const int64_t ns = mm::monotonic_ns() - t0;
+  g_fork_clock.on = false;
   if (!group) return group.status();
   h.children.emplace(std::move(*group));
-  return harness::Figures{static_cast<double>(ns), static_cast<double>(own->start)};
+  return harness::Figures{static_cast<double>(g_fork_clock.ns), static_cast<double>(own->start)};
 }
 
 Result<harness::Figures> child_pid(Held& h, long i) {
@@ -292,6 +316,15 @@ class Orphans {
       }
       fds.insert(fds.end(), {req[0], req[1], rep[0], rep[1]});
     }
+    // The intermediate stamps its exit here, so the figure is its exit until
+    // reaped, without the wakeup our cue costs.
+    void* page = mmap(nullptr, sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) {
+      close_pipes();
+      return Status::from_errno("mmap the exit stamp page");
+    }
+    o.exit_stamp_ = static_cast<volatile int64_t*>(page);
+    *o.exit_stamp_ = 0;
     const pid_t us = getpid();
     auto intermediate = safety::fork_child_of_run();
     if (!intermediate) {
@@ -303,7 +336,7 @@ class Orphans {
       // write end, and the orphans are forked from here.
       close(report[0]);
       close(cue[1]);
-      run_intermediate(count, parent_view, corrupt_first, fds, report[1], cue[0], us);
+      run_intermediate(count, parent_view, corrupt_first, fds, report[1], cue[0], us, o.exit_stamp_);
     }
     o.intermediate_ = *intermediate;
     close(report[1]);
@@ -334,15 +367,16 @@ class Orphans {
     o.own_ = {own_start, kChildSeed, kFolios, pages_per_folio(), mm::page_size()};
     // The sequence: the parent of the orphans exits (exit_mmap:
     // unlink_anon_vmas of anon_vmas its children still use), until reaped.
-    const int64_t t0 = mm::monotonic_ns();
     close(cue[1]);
     int status = 0;
     while (waitpid(o.intermediate_, &status, 0) < 0 && errno == EINTR) {
     }
-    o.exit_ns_ = mm::monotonic_ns() - t0;
+    const int64_t reaped = mm::monotonic_ns();
     const pid_t intermediate_pid = std::exchange(o.intermediate_, -1);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
       return safety::classify_wait_status(intermediate_pid, status).as_status("the orphans' parent");
+    if (*o.exit_stamp_ <= 0) return Status::error("the orphans' parent exited without its exit stamp");
+    o.exit_ns_ = reaped - *o.exit_stamp_;
     return o;
   }
 
@@ -354,7 +388,8 @@ class Orphans {
         exit_ns_(o.exit_ns_),
         intermediate_(std::exchange(o.intermediate_, -1)),
         previous_subreaper_(o.previous_subreaper_),
-        subreaper_set_(std::exchange(o.subreaper_set_, false)) {
+        subreaper_set_(std::exchange(o.subreaper_set_, false)),
+        exit_stamp_(std::exchange(o.exit_stamp_, nullptr)) {
     o.pids_.clear();
   }
   Orphans& operator=(Orphans&&) = delete;
@@ -372,6 +407,7 @@ class Orphans {
       waitpid(intermediate_, nullptr, 0);
     }
     if (subreaper_set_) prctl(PR_SET_CHILD_SUBREAPER, previous_subreaper_);
+    if (exit_stamp_) munmap(const_cast<int64_t*>(exit_stamp_), sizeof(int64_t));
   }
 
   const std::vector<pid_t>& pids() const { return pids_; }
@@ -419,7 +455,8 @@ class Orphans {
   }
 
   [[noreturn]] static void run_intermediate(long count, const View& parent_view, bool corrupt_first,
-                                            const std::vector<int>& fds, int report, int cue, pid_t us) {
+                                            const std::vector<int>& fds, int report, int cue, pid_t us,
+                                            volatile int64_t* exit_stamp) {
     auto fail = [&](const Status& s) {
       const uintptr_t none = 0;
       const mm::AgentReply why = mm::reply_status(s);
@@ -471,6 +508,7 @@ class Orphans {
     char c;
     while (read(cue, &c, 1) < 0 && errno == EINTR) {
     }
+    *exit_stamp = mm::monotonic_ns();
     _exit(0);
   }
 
@@ -502,6 +540,7 @@ class Orphans {
   pid_t intermediate_ = -1;
   int previous_subreaper_ = 0;
   bool subreaper_set_ = false;
+  volatile int64_t* exit_stamp_ = nullptr;
 };
 
 // ------------------------------------------------------------ the sequences
@@ -678,11 +717,11 @@ const Variant kVariants[] = {
      "timed: the sharers exist; munmap of our last folio, mmap of a new anonymous VMA in its place and "
      "MADV_HUGEPAGE, which merges it with the rest (checked in /proc/self/maps); its folio faulted untimed"},
     {"fork_of_fork", fork_of_fork,
-     "timed: a child, having mapped and faulted a layout of its own, forks `sharers` grandchildren (each until "
-     "ready); they map our folios through two levels of anon_vma and the child's through one"},
+     "timed: a child, having mapped and faulted a layout of its own, forks `sharers` grandchildren (the fork()s, "
+     "summed); they map our folios through two levels of anon_vma and the child's through one"},
     {"orphaned", orphaned,
-     "timed: the sharers' parent, which mapped a layout of its own, exits before them (until reaped); the "
-     "sharers, reparented to us, still map its folios and ours"},
+     "timed: the sharers' parent, which mapped a layout of its own, exits before them (from its exit stamp until "
+     "reaped); the sharers, reparented to us, still map its folios and ours"},
 };
 
 // One iteration: a fresh layout, the sequence (timed), the walk, the oracles.
