@@ -233,8 +233,10 @@ void become_child_of_run(pid_t expected_parent) {
     sigemptyset(&dfl.sa_mask);
     sigaction(sig, &dfl, nullptr);
   }
+  // Forgotten once closed: the number is free in this child, and a pipe it
+  // opens next may get it; its own children must not close that.
   for (auto& slot : g_close_fds) {
-    int fd = slot.load();
+    int fd = slot.exchange(-1);
     if (fd >= 0) close(fd);
   }
 }

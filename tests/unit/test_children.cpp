@@ -87,6 +87,36 @@ TEST(Children, ChildArmsPdeathsigAndDropsTheRunnersHandlers) {
   EXPECT_EQ(WEXITSTATUS(st), 0);
 }
 
+// A child closes the run's registered fds; a pipe it opens next may get one
+// of their numbers, and its own child (an agent's agent) must keep it.
+TEST(Children, AGrandchildKeepsWhatItsParentOpenedUnderAClosedNumber) {
+  int lock[2];
+  ASSERT_EQ(pipe(lock), 0);
+  close(lock[1]);
+  close_in_children(lock[0]);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    become_child_of_run();
+    int p[2];
+    if (pipe(p) != 0) _exit(2);
+    if (p[0] != lock[0] && p[1] != lock[0]) _exit(3);  // the number was not reused: nothing to check
+    const int reused = p[0] == lock[0] ? p[0] : p[1];
+    pid_t k = fork();
+    if (k == 0) {
+      become_child_of_run();
+      _exit(fcntl(reused, F_GETFD) == 0 || fcntl(reused, F_GETFD) == FD_CLOEXEC ? 0 : 1);
+    }
+    const int st = wait_status(k);
+    _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 9);
+  }
+  const int st = wait_status(child);
+  forget_close_in_children(lock[0]);
+  close(lock[0]);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0) << "3: the test could not reuse the number; 1: the grandchild closed its parent's pipe";
+}
+
 TEST(Children, ChildWhoseParentIsAlreadyGoneExits) {
   pid_t child = fork();
   ASSERT_GE(child, 0);
