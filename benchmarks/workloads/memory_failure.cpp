@@ -43,7 +43,7 @@ namespace {
 
 using mm::hwpoison::Injection;
 
-enum Op { kPing = 1, kInject, kVerify };
+enum Op { kPing = 1, kInject, kVerify, kCorrupt };
 
 // What every process of an iteration holds: the page (inherited by fork)
 // and the seed of its contents. The bystander forked first has no page.
@@ -75,7 +75,16 @@ Result<harness::Figures> verify(Held& h, long) {
   return harness::Figures{};
 }
 
-constexpr harness::Request<Held> kRequests[] = {{kPing, ping}, {kInject, inject}, {kVerify, verify}};
+// The oracle's test hook (RMAPBENCH_TEST_CORRUPT=memory_failure): sharer 0
+// writes to the page before the injection, so it maps its own copy (COW)
+// and not the page that is poisoned; the oracle must name it.
+Result<harness::Figures> corrupt(Held& h, long) {
+  h.page[0] = static_cast<char>(~h.page[0]);
+  return harness::Figures{};
+}
+
+constexpr harness::Request<Held> kRequests[] = {
+    {kPing, ping}, {kInject, inject}, {kVerify, verify}, {kCorrupt, corrupt}};
 
 // One process of an iteration, in the order they were forked: the page's
 // anon_vma interval tree holds their VMAs in that order.
@@ -156,11 +165,12 @@ std::string join(const std::vector<std::string>& items) {
 }
 
 // Where the page is now in each mapper, as the variant expects it: hard,
-// mapped nowhere; soft, mapped everywhere from one new frame, the data
-// intact. Every mapper that is not as expected is named.
+// mapped nowhere; soft, mapped everywhere from the frame the poisoner's page
+// moved to, the data intact. Every mapper that is not as expected is named.
 Status check_mappers(const Variant& v, std::vector<Member>& members, uintptr_t addr, uint64_t old_pfn) {
   std::vector<std::string> wrong;
-  std::optional<uint64_t> new_pfn;
+  auto poisoners = mm::hwpoison::pagemap_entry(members.back().agent.pid(), addr);
+  const uint64_t new_pfn = poisoners && poisoners->present ? poisoners->pfn : 0;
   for (Member& m : members) {
     if (!m.mapper) continue;
     const pid_t pid = m.agent.pid();
@@ -178,19 +188,25 @@ Status check_mappers(const Variant& v, std::vector<Member>& members, uintptr_t a
       wrong.push_back(fmt::format("{} no longer maps it", name));
       continue;
     }
-    if (e->pfn == old_pfn) wrong.push_back(fmt::format("{} still maps the old frame {:#x}", name, old_pfn));
-    else if (new_pfn && *new_pfn != e->pfn)
-      wrong.push_back(fmt::format("{} maps frame {:#x}, the others {:#x} (no longer shared)", name, e->pfn, *new_pfn));
-    if (!new_pfn) new_pfn = e->pfn;
+    if (e->pfn == old_pfn)
+      wrong.push_back(fmt::format("{} still maps the old frame {:#x}", name, old_pfn));
+    else if (e->pfn != new_pfn)
+      wrong.push_back(fmt::format("{} maps frame {:#x}, the poisoner {:#x} (no longer shared)", name, e->pfn, new_pfn));
     if (auto r = m.agent.call({kVerify, 0}); !r) wrong.push_back(fmt::format("{}: {}", name, r.status().message()));
   }
   if (wrong.empty()) return Status::ok();
   return Status::error(fmt::format("after {}: {}", mm::hwpoison::advice_name(v.how), join(wrong)));
 }
 
+// What an iteration leaves for the benchmark's notes and metrics.
+struct Tally {
+  double left_kb = 0;       // poisoned and not given back
+  int poisoner_code = 0;    // si_code of the poisoner's own SIGBUS (hard)
+};
+
 // The injection and its oracle; `members` still live. Returns the timed ns.
 Result<int64_t> inject_and_check(const Variant& v, std::vector<Member>& members, mm::hwpoison::SigbusBoard& board,
-                                 uintptr_t addr, uint64_t old_pfn, long long corrupted_before_kb) {
+                                 uintptr_t addr, uint64_t old_pfn, long long corrupted_before_kb, Tally& tally) {
   const char* advice = mm::hwpoison::advice_name(v.how);
   Member& poisoner = members.back();
   auto reply = poisoner.agent.call({kInject, static_cast<long>(v.how)});
@@ -212,6 +228,7 @@ Result<int64_t> inject_and_check(const Variant& v, std::vector<Member>& members,
     expected.push_back({m.who, m.agent.pid(), v.how == Injection::hard && m.mapper, addr, codes});
     got.push_back(mm::hwpoison::received(*board.slot(i), m.agent.pid()));
   }
+  if (got.back().count > 0) tally.poisoner_code = got.back().code;
   if (Status s = mm::hwpoison::check_sigbus(expected, got, fmt::format("SIGBUS after {}", advice)); s.failed())
     problems.push_back(s.message());
   if (Status s = check_mappers(v, members, addr, old_pfn); s.failed()) problems.push_back(s.message());
@@ -236,16 +253,16 @@ Result<int64_t> inject_and_check(const Variant& v, std::vector<Member>& members,
 // HardwareCorrupted where it was. Adds what could not be given back to
 // `left_kb`.
 Status restore(uint64_t old_pfn, long long corrupted_before_kb, const Result<std::string>& unpoison_at,
-               double& left_kb) {
+               Tally& tally) {
   auto flags = mm::hwpoison::kpageflags(old_pfn);
   if (!flags) return flags.status();
   if (mm::hwpoison::poisoned(*flags)) {
     if (!unpoison_at) {
-      left_kb += static_cast<double>(mm::page_size()) / 1024;
+      tally.left_kb += static_cast<double>(mm::page_size()) / 1024;
       return Status::ok();
     }
     if (Status s = mm::hwpoison::unpoison(*unpoison_at, old_pfn); s.failed()) {
-      left_kb += static_cast<double>(mm::page_size()) / 1024;
+      tally.left_kb += static_cast<double>(mm::page_size()) / 1024;
       return s;
     }
     auto after = mm::hwpoison::kpageflags(old_pfn);
@@ -264,7 +281,7 @@ Status restore(uint64_t old_pfn, long long corrupted_before_kb, const Result<std
 // One iteration: the processes, the page, the injection, the oracle, then
 // the processes gone and the page unpoisoned, whatever the oracle said.
 Result<int64_t> poison_once(const Variant& v, const Point& p, mm::hwpoison::SigbusBoard& board,
-                            const Result<std::string>& unpoison_at, uint32_t seed, double& left_kb) {
+                            const Result<std::string>& unpoison_at, uint32_t seed, bool corrupt, Tally& tally) {
   board.clear();
   auto corrupted_before = mm::hwpoison::hardware_corrupted_kb();
   if (!corrupted_before) return Status::skip(corrupted_before.status().message());
@@ -277,17 +294,12 @@ Result<int64_t> poison_once(const Variant& v, const Point& p, mm::hwpoison::Sigb
     return Status::ok();
   };
   if (Status s = add("bystander forked before the page existed", false, false, Held{}); s.failed()) return s;
-  uint64_t old_pfn = 0;
   uintptr_t addr = 0;
   {
     auto page = Page::create(seed);
     if (!page) return page.status();
     const Held held{page->bytes(), seed};
     addr = reinterpret_cast<uintptr_t>(page->bytes());
-    auto frame = mm::hwpoison::pagemap_entry(0, addr);
-    if (!frame) return frame.status();
-    if (!frame->present) return Status::error("the page just written is not present (pagemap)");
-    old_pfn = frame->pfn;
     // The bystander that dropped its copy comes first in the interval tree,
     // the poisoner last: a walk that loses the last VMA loses a mapper.
     if (Status s = add("bystander that dropped its copy (MADV_DONTNEED)", false, true, held); s.failed()) return s;
@@ -295,10 +307,21 @@ Result<int64_t> poison_once(const Variant& v, const Point& p, mm::hwpoison::Sigb
       if (Status s = add(fmt::format("sharer {}", i), true, false, held); s.failed()) return s;
     if (Status s = add("poisoner", true, false, held); s.failed()) return s;
   }  // unmapped here: the benchmark process is no mapper
+  if (corrupt && p.sharers > 0)
+    if (auto r = members[2].agent.call({kCorrupt, 0}); !r) return r.status();
+  // The frame the poisoner's madvise acts on.
+  auto frame = mm::hwpoison::pagemap_entry(members.back().agent.pid(), addr);
+  if (!frame) return frame.status();
+  if (!frame->present) return Status::error("the poisoner does not map the page before the injection (pagemap)");
+  const uint64_t old_pfn = frame->pfn;
 
-  Result<int64_t> timed = inject_and_check(v, members, board, addr, old_pfn, *corrupted_before);
+  Result<int64_t> timed = inject_and_check(v, members, board, addr, old_pfn, *corrupted_before, tally);
   members.clear();  // every process exits: nothing maps or holds the page any more
-  Status restored = restore(old_pfn, *corrupted_before, unpoison_at, left_kb);
+  const double left_before = tally.left_kb;
+  Status restored = restore(old_pfn, *corrupted_before, unpoison_at, tally);
+  if (!timed && restored && tally.left_kb > left_before)
+    return Status::error(fmt::format("{}; frame {:#x} left poisoned: {}", timed.status().message(), old_pfn,
+                                     unpoison_at ? "unpoison-pfn refused it" : unpoison_at.status().message()));
   if (restored.failed()) {
     const std::string then = fmt::format("restoring frame {:#x}: {}", old_pfn, restored.message());
     return timed ? Status::error(then) : Status::error(fmt::format("{}; then {}", timed.status().message(), then));
@@ -312,18 +335,27 @@ void run(benchmark::State& state, const Variant& v, const Point& p) {
   auto board = mm::hwpoison::SigbusBoard::create(static_cast<size_t>(slots));
   if (!board) return run.stop(board.status());
   const Result<std::string> unpoison_at = mm::hwpoison::unpoison_path();
-  double left_kb = 0;
+  auto corrupted_at_start = mm::hwpoison::hardware_corrupted_kb();
+  if (!corrupted_at_start) return run.stop(Status::skip(corrupted_at_start.status().message()));
+  const bool corrupt = mm::test_corruption_requested("memory_failure");
+  Tally tally;
   uint32_t seed = 71;
-  const bool timed = run.time([&] { return poison_once(v, p, *board, unpoison_at, seed++, left_kb); });
-  if (left_kb > 0)
-    run.note(fmt::format("left {} kB poisoned on this host until reboot: cannot unpoison ({})", left_kb,
-                         unpoison_at.status().message()));
+  const bool timed = run.time([&] { return poison_once(v, p, *board, unpoison_at, seed++, corrupt, tally); });
+  if (tally.left_kb > 0)
+    run.note(fmt::format("left {} kB poisoned on this host until reboot: cannot unpoison ({})", tally.left_kb,
+                         unpoison_at ? "unpoison-pfn refused it" : unpoison_at.status().message()));
+  if (auto corrupted_at_end = mm::hwpoison::hardware_corrupted_kb())
+    run.note(fmt::format("HardwareCorrupted {} kB before this benchmark, {} kB after", *corrupted_at_start,
+                         *corrupted_at_end));
   if (!timed) return;
   const double n = static_cast<double>(std::max(1L, run.iterations()));
   report_metric(state, *v.metric, run.timed_ns() / 1e3 / n);
-  report_metric(state, kLeftPoisonedKb, left_kb);
-  run.note(fmt::format("{} mappers (the sharers and the poisoner), 2 bystanders that must get no SIGBUS",
-                       p.sharers + 1));
+  report_metric(state, kLeftPoisonedKb, tally.left_kb);
+  run.note(fmt::format("{} mapper{} (the sharers and the poisoner), 2 bystanders that must get no SIGBUS",
+                       p.sharers + 1, p.sharers > 0 ? "s" : ""));
+  if (tally.poisoner_code)
+    run.note(fmt::format("the poisoner got {} (the other mappers BUS_MCEERR_AO)",
+                         mm::hwpoison::sigbus_code_name(tally.poisoner_code)));
   run.finish();
 }
 
@@ -335,7 +367,7 @@ void register_memory_failure(Registrar& r) {
     for (long s : sharers) out.emplace_back(fmt::format("/sharers:{}", s), Point{s});
     return out;
   };
-  add_variants(r, kVariants, points, run, quick ? 2 : 5);
+  add_variants(r, kVariants, points, run, quick ? 4 : 10);
 }
 
 std::optional<std::string> memory_failure_unavailable() {
