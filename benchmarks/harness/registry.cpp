@@ -24,6 +24,7 @@ std::set<std::string> g_sweep_names;          // every parameter a workload swee
 std::vector<std::pair<std::string, std::string>> g_sweep_problems;  // workload, a value it does not accept
 std::set<std::string> g_selected_workloads;  // with a benchmark the selection runs
 std::map<std::string, std::vector<SweepDeclaration>>* g_declared_sweeps = nullptr;  // set by declared_sweeps()
+bool g_destructive_allowed = false;
 void enter_loop_if_never_entered(benchmark::State& state);
 }  // namespace
 
@@ -144,7 +145,17 @@ std::string sweep_problems(const Selection& selection) {
   return out;
 }
 
+bool destructive_allowed() { return g_destructive_allowed; }
+
+Requirement destructive_opt_in(const std::string& harm) {
+  return {"explicit opt-in (run --allow-destructive)", [harm]() -> std::optional<std::string> {
+            if (destructive_allowed()) return std::nullopt;
+            return fmt::format("destructive: {}; run with --allow-destructive (a QEMU guest passes it)", harm);
+          }};
+}
+
 std::vector<std::string> register_all_benchmarks(const Selection& selection) {
+  g_destructive_allowed = selection.allow_destructive;
   g_sweep_problems.clear();
   g_selected_workloads.clear();
   std::vector<std::string> names;

@@ -96,7 +96,15 @@ struct Selection {
   Profile profile = Profile::quick;
   std::map<std::string, std::vector<long>> sweeps;  // user overrides of sweep values
   std::function<bool(const std::string&)> wanted;  // by benchmark name; empty: all
+  bool allow_destructive = false;                  // run --allow-destructive
 };
+
+// Whether the selection last registered allows workloads that harm the host
+// they run on (memory_failure poisons pages).
+bool destructive_allowed();
+// A requirement met only when destructive_allowed(); `harm` says what the
+// workload does to the host ("poisons memory").
+Requirement destructive_opt_in(const std::string& harm);
 
 // Registers the selected benchmarks of every workload with Google Benchmark.
 // Returns their names, in order.

@@ -31,6 +31,7 @@ PagemapEntry decode_pagemap(uint64_t raw);
 // /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h).
 inline constexpr uint64_t kKpfCompoundHead = 1ull << 15;
 inline constexpr uint64_t kKpfCompoundTail = 1ull << 16;
+inline constexpr uint64_t kKpfHwpoison = 1ull << 19;
 inline constexpr uint64_t kKpfKsm = 1ull << 21;
 inline constexpr uint64_t kKpfThp = 1ull << 22;
 

@@ -56,6 +56,12 @@ Options:
                        turns it off for its own process tree (personality
                        ADDR_NO_RANDOMIZE, one re-exec): a random layout per
                        run moves layout-dependent counts between runs.
+  --allow-destructive  run the workloads that harm the host they run on:
+                       memory_failure poisons pages (MADV_HWPOISON,
+                       MADV_SOFT_OFFLINE) and unpoisons them where the kernel
+                       lets it (hwpoison_inject). Without it they skip and
+                       say why. For throwaway hosts: 'rmapbench qemu' passes
+                       it to the guest's run; never given on a host by default.
   --sweep NAME=LIST    replace the values of one sweep parameter, e.g.
                        --sweep vmas=1000,1050 or --sweep sharers=1,8. Repeatable.
   --variant LABEL      label of the kernel under test (stock, lazy, ...).
@@ -202,7 +208,8 @@ int run_command(const std::vector<std::string>& args) {
   // May re-execute this process with address-space randomization off.
   const AslrState aslr = apply_aslr_policy(o, args);
 
-  Selection selection{o.profile, o.sweeps, [&](const std::string& name) { return filter_matches(o.filter, name); }};
+  Selection selection{o.profile, o.sweeps, [&](const std::string& name) { return filter_matches(o.filter, name); },
+                      o.allow_destructive};
   const std::vector<std::string> registered = register_all_benchmarks(selection);
   const size_t selected = registered.size();
   if (std::string problems = sweep_problems(selection); !problems.empty()) return usage_error("run", problems);
@@ -283,6 +290,7 @@ int run_command(const std::vector<std::string>& args) {
   benchmark::AddCustomContext("rmapbench.profile", profile_name(o.profile));
   benchmark::AddCustomContext("rmapbench.repetitions", std::to_string(o.repetitions));
   benchmark::AddCustomContext("rmapbench.filter", o.filter);
+  benchmark::AddCustomContext("rmapbench.allow_destructive", o.allow_destructive ? "true" : "false");
   benchmark::AddCustomContext("rmapbench.metrics", metrics_table_json());
   benchmark::AddCustomContext("compiler", compiler_id());
 

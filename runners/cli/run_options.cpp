@@ -74,6 +74,7 @@ RunOptions parse_run_options(const std::vector<std::string>& args) {
   repeatable(app.add_option("--sweep", sweeps));
   app.add_flag("-q,--quiet", o.quiet);
   app.add_flag("--keep-aslr", o.keep_aslr);
+  app.add_flag("--allow-destructive", o.allow_destructive);
   CLI::Option* runs_option = app.add_option("--runs", runs);
 
   for (const std::string& extra : parse_arguments(app, args, Extras::keep)) {

@@ -22,6 +22,7 @@ struct RunOptions {
   std::string out;
   bool quiet = false;
   bool keep_aslr = false;  // --keep-aslr: leave address-space randomization on
+  bool allow_destructive = false;  // --allow-destructive: workloads that harm the host run (memory_failure)
   int runs = 0;            // --runs K: K separate processes into one result (0: the profile's)
   std::map<std::string, std::vector<long>> sweeps;
   std::vector<std::string> benchmark_flags;  // passed through to Google Benchmark

@@ -132,7 +132,8 @@ std::string merge_run_results(const std::vector<std::string>& texts, int first_i
 int run_several(const RunOptions& o, const std::vector<std::string>& args, results::OutputFile& output) {
   const std::string& out = output.path();
   const bool json_on_stdout = output.kind() == results::OutputFile::Kind::standard_output;
-  // The children's arguments: ours without --runs and --out.
+  // The children's arguments: ours without --runs and --out (--allow-destructive,
+  // --sweep and the rest reach every run as given).
   std::vector<std::string> base;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];

@@ -59,9 +59,14 @@ fi
 say "$(uname -r) $(uname -m), $nodes NUMA node(s), $(nproc) CPU(s), lockdown: $(cat /sys/kernel/security/lockdown 2>/dev/null || echo unknown)"
 
 set --
+destructive=0
 while IFS= read -r a; do
   set -- "$@" "$a"
+  [ "$a" = --allow-destructive ] && destructive=1
 done < /etc/rmapbench/args
+# The guest is thrown away after the run: workloads that harm their host
+# (memory_failure poisons pages) may run here, and only here by default.
+[ "$1" = run ] && [ "$destructive" = 0 ] && set -- "$@" --allow-destructive
 [ "$WANT_RESULTS" = 1 ] && set -- "$@" --out /tmp/results.json
 
 cd /tmp

@@ -114,3 +114,14 @@ TEST(RunOptions, RunsAndAslr) {
   EXPECT_THROW(parse_run_options({"--runs", "0"}), std::invalid_argument);
   EXPECT_THROW(parse_run_options({"--runs", "x"}), std::invalid_argument);
 }
+
+// Destructive workloads (memory_failure) run only when asked for, by name.
+TEST(RunOptions, AllowDestructiveIsOffUnlessGiven) {
+  EXPECT_FALSE(parse_run_options({}).allow_destructive);
+  EXPECT_FALSE(parse_run_options({"--profile", "full", "--keep-aslr"}).allow_destructive);
+  EXPECT_TRUE(parse_run_options({"--allow-destructive"}).allow_destructive);
+  EXPECT_TRUE(parse_run_options({"--filter", "^memory_failure/", "--allow-destructive", "--runs=2"}).allow_destructive);
+  // Given twice (a guest's init adds it to arguments that may have it): still on.
+  EXPECT_TRUE(parse_run_options({"--allow-destructive", "--allow-destructive"}).allow_destructive);
+  EXPECT_THROW(parse_run_options({"--allow-destructive=maybe"}), std::invalid_argument);
+}
