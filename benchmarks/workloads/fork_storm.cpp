@@ -26,14 +26,6 @@ RMAPBENCH_METRIC(kForkerVmas, {"forker_vmas", "mappings", Better::lower, MetricK
 // (about 30 ms a fork there).
 constexpr long kSampledForks = 20;
 
-// Forks per timed request, back to back as a bare loop forks. With one fork
-// per request the work each exit leaves behind (RCU frees of the child's
-// task and mm) finished in the idle time between requests, outside the timed
-// window: fork_storm read 3-12% below a bare loop (self-check ratios 0.88,
-// 0.88, 0.97, 1.01 on a quiet host). 8 per request: 0.997-1.039 in 4 checks;
-// 16: 1.05-1.06 (the iteration's own overhead grows no smaller).
-constexpr long kForksPerIteration = 8;
-
 enum class Phase { fork_exit_wait, fork_only, exit_only };
 
 int64_t phase_ns(const mm::ForkTimes& t, Phase phase) {
@@ -83,14 +75,14 @@ void run(benchmark::State& state, long vmas, Phase phase) {
   const auto stamp = phase == Phase::exit_only ? mm::ForkTimer::ExitStamp::record : mm::ForkTimer::ExitStamp::none;
   int64_t fork_ns = 0, exit_ns = 0;
   for (auto _ : state) {
-    auto t = forker->fork_exit_wait(kForksPerIteration, stamp);
+    auto t = forker->fork_exit_wait(1, stamp);
     if (!t) {
       fail(state, t.status().message());
       break;
     }
-    fork_ns += t->sums.fork_ns / kForksPerIteration;
-    exit_ns += t->sums.exit_ns / kForksPerIteration;
-    state.SetIterationTime(static_cast<double>(phase_ns(t->sums, phase)) / 1e9 / kForksPerIteration);
+    fork_ns += t->sums.fork_ns;
+    exit_ns += t->sums.exit_ns;
+    state.SetIterationTime(static_cast<double>(phase_ns(t->sums, phase)) / 1e9);
   }
   if (failed(state)) return;
   const long sampled = std::min<long>(state.iterations(), kSampledForks);
