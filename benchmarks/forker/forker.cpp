@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -149,10 +150,20 @@ bool serve_fork(State& s, const Message& m, const int* fds, int fd_count) {
 }
 
 // What a developer would write by hand, timed from fork() to waitpid()'s
-// return: the reference the self-check holds fork_storm against.
-int64_t bare_loop_ns(long long forks, int* fork_errno) {
+// return: the reference the self-check holds fork_storm against. With
+// `pause_us`, the loop sleeps that long before each fork (untimed), as
+// fork_storm's one fork per request leaves the CPU idle between forks:
+// back to back, each fork also pays for the work the previous exit left to
+// RCU callbacks (the freeing of its VMAs and task), which an idle gap lets
+// finish outside the timed window.
+int64_t bare_loop_ns(long long forks, long long pause_us, int* fork_errno) {
   int64_t total = 0;
   for (long long i = 0; i < forks; ++i) {
+    if (pause_us > 0) {
+      timespec pause{0, static_cast<long>(pause_us * 1000)};
+      while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+      }
+    }
     const int64_t start = mm::monotonic_ns();
     const pid_t pid = fork();
     if (pid == 0) _exit(0);
@@ -170,7 +181,9 @@ int64_t bare_loop_ns(long long forks, int* fork_errno) {
 bool serve_bare(State& s, const Message& m) {
   const int64_t sys_before = system_ns();
   int err = 0;
-  const int64_t total = bare_loop_ns(m.numbers[0], &err);
+  const long long pause_us = m.numbers[1];
+  if (pause_us < 0 || pause_us >= 1'000'000) return send_error(s.socket, kErrorOther, EINVAL, "bare: pause_us out of range");
+  const int64_t total = bare_loop_ns(m.numbers[0], pause_us, &err);
   if (total < 0) return send_error(s.socket, kErrorForkFailed, err, "fork failed");
   return send_message(s.socket, make("forked", {m.numbers[0], total, 0, 0, system_ns() - sys_before}));
 }
@@ -279,7 +292,7 @@ int serve(int socket, long vmas) {
       sent = !needs_numbers(s, m, 2) || (m.numbers[0] >= 1 ? serve_fork(s, m, fds, fd_count)
                                                             : send_error(socket, kErrorOther, EINVAL, "fork: forks < 1"));
     else if (m.is("bare"))
-      sent = !needs_numbers(s, m, 1) || (m.numbers[0] >= 1 ? serve_bare(s, m)
+      sent = !needs_numbers(s, m, 2) || (m.numbers[0] >= 1 ? serve_bare(s, m)
                                                             : send_error(socket, kErrorOther, EINVAL, "bare: forks < 1"));
     else if (m.is("check"))
       sent = !needs_numbers(s, m, 1) || serve_check(s, m);
@@ -310,7 +323,7 @@ int bare(long vmas, long forks, long rounds) {
   rounds = rounds < 1 ? 1 : rounds > 64 ? 64 : rounds;
   for (long r = 0; r < rounds; ++r) {
     int err = 0;
-    const int64_t total = bare_loop_ns(forks, &err);
+    const int64_t total = bare_loop_ns(forks, 0, &err);
     if (total < 0) {
       std::fprintf(stderr, "rmapbench-forker: fork failed: %s\n", std::strerror(err));
       return 1;

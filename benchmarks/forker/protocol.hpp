@@ -10,7 +10,7 @@
 //   forker -> benchmark  ready <layout_vmas> <process_vmas>   (after start; -1: /proc/self/maps unreadable)
 //   benchmark -> forker  fork <forks> <stamp 0|1>             (+ perf counter fds, SCM_RIGHTS, to read around the forks)
 //   forker -> benchmark  forked <forks> <total_ns> <fork_ns> <exit_ns> <sys_ns> <increase per passed fd, -1: unreadable>...
-//   benchmark -> forker  bare <forks>                         (a bare fork/_exit/waitpid loop)
+//   benchmark -> forker  bare <forks> <pause_us>              (a bare fork/_exit/waitpid loop; untimed sleep before each fork)
 //   forker -> benchmark  forked <forks> <total_ns> 0 0 <sys_ns>
 //   benchmark -> forker  check <corrupt_for_test 0|1>         (the fork-isolation oracle)
 //   forker -> benchmark  ok

@@ -246,8 +246,8 @@ Result<LeanForker::Batch> LeanForker::fork_exit_wait(long forks, ForkTimer::Exit
   return batch_reply(call(forker::make("fork", {forks, record}), counter_fds), forks, counter_fds.size());
 }
 
-Result<LeanForker::Batch> LeanForker::bare_loop(long forks) {
-  return batch_reply(call(forker::make("bare", {forks})), forks, 0);
+Result<LeanForker::Batch> LeanForker::bare_loop(long forks, long pause_us) {
+  return batch_reply(call(forker::make("bare", {forks, pause_us})), forks, 0);
 }
 
 Status LeanForker::check_fork_isolation(bool corrupt_for_test) {

@@ -53,8 +53,9 @@ class LeanForker {
   // the forker right before and after the forks.
   Result<Batch> fork_exit_wait(long forks, ForkTimer::ExitStamp stamp, const std::vector<int>& counter_fds = {});
   // The same forks as a developer's bare loop would time them (fork() to
-  // waitpid()'s return, nothing else): total_ns only.
-  Result<Batch> bare_loop(long forks);
+  // waitpid()'s return, nothing else): total_ns only. `pause_us`: an
+  // untimed sleep before each fork (0: back to back).
+  Result<Batch> bare_loop(long forks, long pause_us = 0);
   // A child of the forker sees all of the layout's data and its writes stay
   // private. `corrupt_for_test` flips a parent byte first (RMAPBENCH_TEST_CORRUPT).
   Status check_fork_isolation(bool corrupt_for_test);
