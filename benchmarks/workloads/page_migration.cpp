@@ -195,9 +195,9 @@ struct Moved {
 };
 
 // A fresh layout on the source node shared with the sharers or the chain,
-// migrated to the target, checked. `entries` (the counting pass) counts the migration-entry
-// tracepoints around the call; `op_counters` runs the call inside
-// Run::count (the per-operation counters).
+// migrated to the target, checked. `entries` (the counting pass) counts the
+// migration-entry tracepoints around the call; `op_counters` runs the call
+// inside Run::count (the per-operation counters).
 class Iteration {
  public:
   Iteration(const Variant& v, const Point& p, Nodes nodes, bool corrupt) : v_(v), p_(p), nodes_(nodes), corrupt_(corrupt) {}
@@ -231,8 +231,8 @@ class Iteration {
     };
     if (p_.depth > 0) {
       // The deepest process runs the sharers' check on request.
-      auto chain = mm::Agent::spawn(static_cast<int>(p_.depth), {},
-                                    [sharer_check](const mm::AgentRequest&) { return mm::reply_status(sharer_check(0)); });
+      auto check_in_deepest = [sharer_check](const mm::AgentRequest&) { return mm::reply_status(sharer_check(0)); };
+      auto chain = mm::Agent::spawn(static_cast<int>(p_.depth), {}, check_in_deepest);
       if (!chain) return chain.status().context("the fork chain");
       chain_.emplace(std::move(*chain));
       return Status::ok();

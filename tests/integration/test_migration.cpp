@@ -60,10 +60,10 @@ TEST(Migration, ListShowsTheWorkloadWithItsNeedsAndSweeps) {
                         "page_migration/migrate_pages/thp"})
     EXPECT_TRUE(families.count(f)) << f << " not in the quick profile: " << w.at("profiles").at("quick").dump();
   // The fork chain: move_pages only, both kinds.
-  for (const char* row : {"page_migration/move_pages/base/pages:64/depth:4", "page_migration/move_pages/thp/folios:2/depth:4"})
-    EXPECT_NE(std::find(w.at("profiles").at("quick").begin(), w.at("profiles").at("quick").end(), row),
-              w.at("profiles").at("quick").end())
-        << row << " not in the quick profile";
+  const json& quick = w.at("profiles").at("quick");
+  for (const char* row :
+       {"page_migration/move_pages/base/pages:64/depth:4", "page_migration/move_pages/thp/folios:2/depth:4"})
+    EXPECT_NE(std::find(quick.begin(), quick.end(), row), quick.end()) << row << " not in the quick profile";
   if (rmapbench::host::numa_node_count() < 2) {
     EXPECT_FALSE(w.at("runnable").get<bool>());
     EXPECT_EQ(w.at("reason").get<std::string>(),
