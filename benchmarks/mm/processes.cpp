@@ -348,6 +348,7 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
     close(reply_pipe[0]);
     pid_t parent = getppid();
     safety::become_child_of_run(parent);
+    std::vector<pid_t> chain = {getpid()};
     // Descend: every level keeps its copy of the mappings and waits for the
     // level below, so the chain is the fork-of-fork hierarchy.
     for (int level = 1; level < depth; ++level) {
@@ -367,11 +368,15 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
         _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
       }
       safety::become_child_of_run(parent);
+      chain.push_back(getpid());
     }
     Status s = setup ? setup() : Status::ok();
     AgentReply ready = reply_status(s);
     write_all(reply_pipe[1], &ready, sizeof ready);
     if (s.failed()) _exit(1);
+    const int levels = static_cast<int>(chain.size());
+    write_all(reply_pipe[1], &levels, sizeof levels);
+    write_all(reply_pipe[1], chain.data(), chain.size() * sizeof(pid_t));
     AgentRequest req;
     while (read_all(request_pipe[0], &req, sizeof req) == sizeof req && req.op != kAgentStop) {
       AgentReply r = handler(req);
@@ -389,10 +394,18 @@ Result<Agent> Agent::spawn(int depth, Setup setup, Handler handler) {
   if (read_all(agent.reply_fd_, &ready, sizeof ready) != sizeof ready)
     return Status::error(fmt::format("agent at depth {} died during setup", depth));
   if (ready.failed) return status_of(ready);
+  int levels = 0;
+  if (read_all(agent.reply_fd_, &levels, sizeof levels) != sizeof levels || levels != depth)
+    return Status::error(fmt::format("agent at depth {} did not name its chain", depth));
+  agent.chain_.resize(static_cast<size_t>(levels));
+  const size_t bytes = agent.chain_.size() * sizeof(pid_t);
+  if (read_all(agent.reply_fd_, agent.chain_.data(), bytes) != bytes)
+    return Status::error(fmt::format("agent at depth {} did not name its chain", depth));
   return agent;
 }
 
-Agent::Agent(Agent&& o) noexcept : pid_(o.pid_), request_fd_(o.request_fd_), reply_fd_(o.reply_fd_) {
+Agent::Agent(Agent&& o) noexcept
+    : pid_(o.pid_), chain_(std::move(o.chain_)), request_fd_(o.request_fd_), reply_fd_(o.reply_fd_) {
   o.pid_ = -1;
   o.request_fd_ = o.reply_fd_ = -1;
 }

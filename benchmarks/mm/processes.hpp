@@ -109,10 +109,14 @@ class Agent {
   Status send(const AgentRequest& request);
   Result<AgentReply> receive();
   pid_t pid() const { return pid_; }  // our direct child (top of the chain)
+  // Every process of the chain, our child first, the one serving requests
+  // last: they all map what we mapped before spawn(), for oracles by pid.
+  const std::vector<pid_t>& chain() const { return chain_; }
 
  private:
   Agent() = default;
   pid_t pid_ = -1;
+  std::vector<pid_t> chain_;
   int request_fd_ = -1;
   int reply_fd_ = -1;
 };

@@ -1,6 +1,8 @@
 // Page migration: folios faulted by the benchmark process and shared with S
-// forked sharers (each folio mapped S+1 times) are migrated to another NUMA
-// node. Migrating a folio replaces every mapping by a migration entry
+// forked sharers (each folio mapped S+1 times), or with a fork chain of depth
+// D (we fork A1, A1 forks A2, ... AD; each folio mapped D+1 times through the
+// fork-of-fork anon_vma hierarchy, so the walk visits anon_vmas of several
+// levels), are migrated to another NUMA node. Migrating a folio replaces every mapping by a migration entry
 // (try_to_migrate: an rmap walk over every mapper), copies it, and restores
 // every mapping (remove_migration_ptes: the walk again), so the cost grows
 // with the mappers, and a walk that misses one leaves the folio mapped: the
@@ -8,10 +10,12 @@
 //
 // Timed (kVariants): move_pages(2) with MPOL_MF_MOVE_ALL, mbind(2) MPOL_BIND
 // with MPOL_MF_MOVE_ALL, migrate_pages(2) of the whole process. Folio kinds
-// (kKinds): 4 KiB anonymous pages, PMD THPs. KSM pages are ksm_merge/migrate's.
+// (Kind): 4 KiB anonymous pages, PMD THPs. The chain rows are move_pages'
+// only: the walk is the same whichever call asked for it. KSM pages are ksm_merge/migrate's.
 // Every iteration builds a fresh layout on the source node, so each timed
 // call moves the same thing in the same direction.
 #include <fmt/core.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,8 +64,30 @@ enum class Kind { base, thp };
 struct Point {
   Kind kind;
   long folios;
-  long sharers;
+  long sharers;    // forked by us, side by side
+  long depth = 0;  // a fork chain below us instead (0: none)
+
+  long mappers() const { return 1 + sharers + depth; }
+  std::string others() const {
+    return depth > 0 ? fmt::format("a fork chain of depth {}", depth) : fmt::format("{} sharers", sharers);
+  }
 };
+
+// The intermediate processes of a chain wait for the level below and run
+// nothing of ours: their bytes are read from here (we are root) and compared
+// with ours, verified before.
+Status same_bytes_as_ours(pid_t pid, char* start, size_t bytes, const std::string& who) {
+  std::vector<char> theirs(bytes);
+  iovec local{theirs.data(), bytes}, remote{start, bytes};
+  const ssize_t n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+  if (n < 0) return Status::from_errno(who + ": process_vm_readv of the range");
+  if (static_cast<size_t>(n) != bytes) return Status::error(fmt::format("{}: read {} of {} bytes", who, n, bytes));
+  const auto differs = std::mismatch(theirs.begin(), theirs.end(), start).first;
+  if (differs != theirs.end())
+    return Status::error(fmt::format("{}: byte {} of the range differs from ours after the migration", who,
+                                     differs - theirs.begin()));
+  return Status::ok();
+}
 
 // The folios an iteration moves: one VMA of base pages, or PMD THPs.
 class Layout {
@@ -168,15 +194,15 @@ struct Moved {
   std::optional<mm::migration::EntryCounts> entries;  // when counted
 };
 
-// A fresh layout on the source node shared with the sharers, migrated to the
-// target, checked. `entries` (the counting pass) counts the migration-entry
-// tracepoints around the call; `op_counters` runs the call inside
-// Run::count (the per-operation counters).
+// A fresh layout on the source node shared with the sharers or the chain,
+// migrated to the target, checked. `entries` (the counting pass) counts the
+// migration-entry tracepoints around the call; `op_counters` runs the call
+// inside Run::count (the per-operation counters).
 class Iteration {
  public:
   Iteration(const Variant& v, const Point& p, Nodes nodes, bool corrupt) : v_(v), p_(p), nodes_(nodes), corrupt_(corrupt) {}
 
-  // The layout on the source node, then the sharers.
+  // The layout on the source node, then the sharers or the chain.
   Status set_up(uint32_t seed) {
     auto l = Layout::create(p_.kind, p_.folios, seed);
     if (!l) return l.status();
@@ -203,6 +229,14 @@ class Iteration {
       if (corrupt && i == 0) shared->corrupt_one_byte_for_test();
       return shared->verify("its data after the migration");
     };
+    if (p_.depth > 0) {
+      // The deepest process runs the sharers' check on request.
+      auto check_in_deepest = [sharer_check](const mm::AgentRequest&) { return mm::reply_status(sharer_check(0)); };
+      auto chain = mm::Agent::spawn(static_cast<int>(p_.depth), {}, check_in_deepest);
+      if (!chain) return chain.status().context("the fork chain");
+      chain_.emplace(std::move(*chain));
+      return Status::ok();
+    }
     auto group = mm::ChildGroup::spawn(p_.sharers, {}, sharer_check);
     if (!group) return group.status();
     group_.emplace(std::move(*group));
@@ -248,19 +282,24 @@ class Iteration {
   Status check() {
     const auto& o = moved_.timed.outcome;
     if (!o.all_moved())
-      return Status::error(fmt::format("{} of {} {} with {} sharers, after {} calls: {}{} (pgmigrate_fail +{})", v_.name,
-                                       layout_->folios(), layout_->thp() ? "PMD THPs" : "base pages", p_.sharers,
+      return Status::error(fmt::format("{} of {} {} with {}, after {} calls: {}{} (pgmigrate_fail +{})", v_.name,
+                                       layout_->folios(), layout_->thp() ? "PMD THPs" : "base pages", p_.others(),
                                        moved_.timed.attempts, o.summary(),
                                        layout_->thp() && v_.migrate == by_move_pages ? " (one address per THP)" : "",
                                        moved_.stats.fail));
+    const std::vector<pid_t>& others = chain_ ? chain_->chain() : group_->pids();
     std::vector<pid_t> pids = {0};
-    pids.insert(pids.end(), group_->pids().begin(), group_->pids().end());
+    pids.insert(pids.end(), others.begin(), others.end());
     std::vector<std::string> who;
     std::vector<std::vector<uint64_t>> frames;
     const bool pfns = !mm::census_unavailable();
     for (size_t k = 0; k < pids.size(); ++k) {
-      who.push_back(k == 0 ? std::string("the benchmark process")
-                           : fmt::format("sharer {} (pid {})", k - 1, pids[k]));
+      if (k == 0)
+        who.push_back("the benchmark process");
+      else if (chain_)
+        who.push_back(fmt::format("chain level {} of {} (pid {})", k, p_.depth, pids[k]));
+      else
+        who.push_back(fmt::format("sharer {} (pid {})", k - 1, pids[k]));
       auto nodes = mm::migration::nodes_of(pids[k], layout_->start(), layout_->pages());
       if (!nodes) return nodes.status().context(who.back());
       const auto seen = mm::migration::decode_statuses(*nodes, nodes_.target);
@@ -276,9 +315,16 @@ class Iteration {
     if (const std::string d = mm::migration::frame_disagreement(frames, who); !d.empty())
       return Status::error(fmt::format("after {}, the mappers disagree on the frames (pagemap): {}", v_.name, d));
     if (Status s = layout_->verify("the benchmark process after the migration"); s.failed()) return s;
-    if (Status s = group_->check(); s.failed()) return s;
+    if (chain_) {
+      const size_t bytes = static_cast<size_t>(layout_->pages()) * mm::page_size();
+      for (size_t k = 1; k + 1 < pids.size(); ++k)
+        if (Status s = same_bytes_as_ours(pids[k], layout_->start(), bytes, who[k]); s.failed()) return s;
+      if (auto r = chain_->call({0, 0}); !r) return r.status().context(who.back());
+    } else if (Status s = group_->check(); s.failed()) {
+      return s;
+    }
     // With no sharer the corruption hook acts on us.
-    if (corrupt_ && p_.sharers == 0) {
+    if (corrupt_ && p_.mappers() == 1) {
       layout_->corrupt_one_byte_for_test();
       if (Status s = layout_->verify("the benchmark process after the migration"); s.failed()) return s;
     }
@@ -288,13 +334,17 @@ class Iteration {
     if (moved_.entries && moved_.timed.attempts > 1)
       entries_unavailable_ = fmt::format("the counted migration needed {} calls", moved_.timed.attempts);
     else if (moved_.entries) {
-      const long long mappings = static_cast<long long>(p_.sharers + 1);
+      const long long mappings = static_cast<long long>(p_.mappers());
       const long long pte = layout_->thp() ? 0 : layout_->pages() * mappings;
       const long long pmd = layout_->thp() ? layout_->folios() * mappings : 0;
       if (const std::string e = mm::migration::entry_count_problem(*moved_.entries, pte, pmd); !e.empty())
-        return Status::error(fmt::format("{} of {} folios with {} sharers: the rmap walk did not replace and restore "
+        return Status::error(fmt::format("{} of {} folios with {}: the rmap walk did not replace and restore "
                                          "every mapping once: {}",
-                                         v_.name, layout_->folios(), p_.sharers, e));
+                                         v_.name, layout_->folios(), p_.others(), e));
+    }
+    if (chain_) {
+      chain_.reset();
+      return Status::ok();
     }
     return group_->release();
   }
@@ -309,6 +359,7 @@ class Iteration {
   bool corrupt_;
   std::optional<Layout> layout_;
   std::optional<mm::ChildGroup> group_;
+  std::optional<mm::Agent> chain_;
   Moved moved_;
   std::string entries_unavailable_;
 };
@@ -337,7 +388,8 @@ void run(benchmark::State& state, const Variant& v, const Point& p) {
     thp_guards.emplace(std::move(*g));
   }
   const long pages = p.folios * (p.kind == Kind::thp ? static_cast<long>(mm::thp::pmd_size() / mm::page_size()) : 1);
-  if (!mm::within_budget(state, {mm::grows_with("sharers", p.sharers), mm::fixed(1), mm::fixed(pages)})) return;
+  const mm::Need processes = p.depth > 0 ? mm::grows_with("depth", p.depth) : mm::grows_with("sharers", p.sharers);
+  if (!mm::within_budget(state, {processes, mm::fixed(1), mm::fixed(pages)})) return;
   // migrate_pages moves every page of ours on the source node: everything
   // but the layout lives and allocates on the target (the policy is ours
   // until the benchmark ends).
@@ -388,8 +440,8 @@ void run(benchmark::State& state, const Variant& v, const Point& p) {
   report_metric(state, kFailPerFolio, run.sum("fail") / n / folios);
   report_metric(state, kAttempts, run.sum("attempts") / n);
   run.report_counts(folios);
-  run.note(fmt::format("{} {} per iteration, node {} -> node {}, {} sharers", p.folios,
-                       p.kind == Kind::thp ? "PMD THPs" : "base pages", nodes.source, nodes.target, p.sharers));
+  run.note(fmt::format("{} {} per iteration, node {} -> node {}, {}", p.folios,
+                       p.kind == Kind::thp ? "PMD THPs" : "base pages", nodes.source, nodes.target, p.others()));
   run.finish();
 }
 
@@ -398,12 +450,18 @@ void register_page_migration(Registrar& r) {
   const std::vector<long> sharers = r.sweep("sharers", {0, 4}, {0, 4, 16, 64});
   const std::vector<long> base_pages = r.sweep("base_pages", {64}, {64, 512});
   const std::vector<long> thps = r.sweep("thps", {2}, {2, 8});
-  auto points = [&](const Variant&) {
+  const std::vector<long> depths = r.sweep("depth", {4}, {1, 4, 16});
+  auto points = [&](const Variant& v) {
     std::vector<std::pair<std::string, Point>> out;
     for (long n : base_pages)
       for (long s : sharers) out.emplace_back(fmt::format("/base/pages:{}/sharers:{}", n, s), Point{Kind::base, n, s});
     for (long n : thps)
       for (long s : sharers) out.emplace_back(fmt::format("/thp/folios:{}/sharers:{}", n, s), Point{Kind::thp, n, s});
+    if (v.migrate != by_move_pages) return out;
+    for (long n : base_pages)
+      for (long d : depths) out.emplace_back(fmt::format("/base/pages:{}/depth:{}", n, d), Point{Kind::base, n, 0, d});
+    for (long n : thps)
+      for (long d : depths) out.emplace_back(fmt::format("/thp/folios:{}/depth:{}", n, d), Point{Kind::thp, n, 0, d});
     return out;
   };
   add_variants(r, kVariants, points, run, quick ? 2 : 10);
@@ -430,19 +488,24 @@ RMAPBENCH_WORKLOAD(page_migration,
                                    "migrate_pages(2) (do_migrate_pages)",
                     .description = "Each iteration faults a fresh region (64 base pages, or PMD THPs through "
                                    "MADV_HUGEPAGE) with a seeded pattern, places it on the source node and shares it "
-                                   "with S forked sharers, so every folio is mapped S+1 times. Timed: its migration to "
+                                   "with S forked sharers, so every folio is mapped S+1 times (move_pages also: with a "
+                                   "fork chain of depth D, every process of it keeping the mappings, D+1 times over "
+                                   "the fork-of-fork anon_vma hierarchy). Timed: its migration to "
                                    "the other node by move_pages(2) (MPOL_MF_MOVE_ALL), mbind(2) (MPOL_BIND, "
                                    "MPOL_MF_MOVE_ALL) or migrate_pages(2) of the whole process; pages the kernel could "
                                    "not move are submitted again, 3 calls in all. A counting pass on a layout of its "
                                    "own counts the per-operation counters and the migration-entry tracepoints.",
                     .oracle = "every page on the target node as every process sees it (move_pages queries, in each "
-                              "sharer and by pid), on the same page frames in every process (pagemap), THPs still "
-                              "PMD-mapped, every byte intact in every process; a page not moved is an error naming "
-                              "the errnos; migrate:set_migration_pte / remove_migration_pte (thp:*_migration_pmd for "
-                              "THPs) counted once per mapping (pages x (S+1)) where tracefs allows.",
+                              "sharer or the deepest of the chain, and by pid), on the same page frames in every "
+                              "process (pagemap), THPs still PMD-mapped, every byte intact in every process (the "
+                              "chain's intermediate levels read with process_vm_readv); a page not moved is an error "
+                              "naming the errnos; migrate:set_migration_pte / remove_migration_pte "
+                              "(thp:*_migration_pmd for THPs) counted once per mapping (pages x (S+1), or x (D+1)) "
+                              "where tracefs allows.",
                     .parameters = "sharers: processes besides us mapping the folios (quick 0,4; full 0,4,16,64); "
                                   "base_pages: 4 KiB pages of the base kind (quick 64; full 64,512); thps: PMD THPs "
-                                  "of the thp kind (quick 2; full 2,8)",
+                                  "of the thp kind (quick 2; full 2,8); depth: the fork chain mapping the folios "
+                                  "instead of sharers, move_pages only (quick 4; full 1,4,16)",
                     .needs = {{">= 2 NUMA nodes", fewer_than_two_nodes},
                               {"root (CAP_SYS_NICE for MPOL_MF_MOVE_ALL)", not_root}},
                     .register_benchmarks = register_page_migration});

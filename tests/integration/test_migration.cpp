@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -47,7 +48,7 @@ TEST(Migration, ListShowsTheWorkloadWithItsNeedsAndSweeps) {
   EXPECT_TRUE(needs.count(">= 2 NUMA nodes")) << w.dump(2);
   std::set<std::string> sweeps;
   for (const json& s : w.at("sweep")) sweeps.insert(s.at("param").get<std::string>());
-  EXPECT_EQ(sweeps, (std::set<std::string>{"sharers", "base_pages", "thps"})) << w.dump(2);
+  EXPECT_EQ(sweeps, (std::set<std::string>{"sharers", "base_pages", "thps", "depth"})) << w.dump(2);
   // Every variant and folio kind in the quick profile.
   std::set<std::string> families;
   for (const json& name : w.at("profiles").at("quick")) {
@@ -58,6 +59,11 @@ TEST(Migration, ListShowsTheWorkloadWithItsNeedsAndSweeps) {
                         "page_migration/mbind/thp", "page_migration/migrate_pages/base",
                         "page_migration/migrate_pages/thp"})
     EXPECT_TRUE(families.count(f)) << f << " not in the quick profile: " << w.at("profiles").at("quick").dump();
+  // The fork chain: move_pages only, both kinds.
+  const json& quick = w.at("profiles").at("quick");
+  for (const char* row :
+       {"page_migration/move_pages/base/pages:64/depth:4", "page_migration/move_pages/thp/folios:2/depth:4"})
+    EXPECT_NE(std::find(quick.begin(), quick.end(), row), quick.end()) << row << " not in the quick profile";
   if (rmapbench::host::numa_node_count() < 2) {
     EXPECT_FALSE(w.at("runnable").get<bool>());
     EXPECT_EQ(w.at("reason").get<std::string>(),
@@ -82,5 +88,5 @@ TEST(Migration, EveryBenchmarkSkipsWithTheReasonOnOneNode) {
     EXPECT_TRUE(b.value("error_occurred", false)) << name << " did not skip";
     EXPECT_EQ(b.value("error_message", ""), "skipped: needs >= 2 NUMA nodes (this host has 1)") << name;
   }
-  EXPECT_EQ(rows, 12) << "3 variants x 2 kinds x 2 sharer counts";
+  EXPECT_EQ(rows, 14) << "3 variants x 2 kinds x 2 sharer counts, and move_pages x 2 kinds at depth 4";
 }

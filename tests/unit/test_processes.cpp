@@ -7,7 +7,12 @@
 
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
 
 using namespace rmapbench::mm;
 using rmapbench::Status;
@@ -59,6 +64,35 @@ TEST(Agent, ServesRequestsAtDepth) {
     auto r = agent->call({1, 21});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->values[0], 42);
+  }
+}
+
+namespace {
+// The fourth field of /proc/<pid>/stat, after the parenthesised name.
+pid_t parent_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t end_of_name = stat.rfind(')');
+  if (end_of_name == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(end_of_name + 1));
+  char state = 0;
+  pid_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+}  // namespace
+
+TEST(Agent, NamesEveryProcessOfItsChainTopFirst) {
+  for (int depth : {1, 4}) {
+    auto agent = Agent::spawn(depth, {}, [](const AgentRequest&) { return reply_ok({double(getpid())}); });
+    ASSERT_TRUE(agent) << agent.status().message();
+    const std::vector<pid_t> chain = agent->chain();
+    ASSERT_EQ(chain.size(), static_cast<size_t>(depth));
+    EXPECT_EQ(chain.front(), agent->pid());
+    for (size_t k = 1; k < chain.size(); ++k) EXPECT_EQ(parent_of(chain[k]), chain[k - 1]) << "level " << k + 1;
+    auto r = agent->call({1, 0});
+    ASSERT_TRUE(r) << r.status().message();
+    EXPECT_EQ(static_cast<pid_t>(r->values[0]), chain.back()) << "the deepest serves";
   }
 }
 
