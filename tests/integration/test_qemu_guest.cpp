@@ -118,8 +118,9 @@ TEST(QemuGuest, DebianKernelWithTwoNodesRunsWhatThisHostCannotAndBringsResultsBa
       EXPECT_EQ(b.at("left_poisoned_kb").get<double>(), 0) << name;
     }
     // The VMA sequences were checked by migrating every folio (2 nodes).
-    if (name.rfind("vma_ops/", 0) == 0)
+    if (name.rfind("vma_ops/", 0) == 0) {
       EXPECT_NE(b.value("label", "").find("migration"), std::string::npos) << name << ": " << b.value("label", "");
+    }
   }
   for (const auto& [prefix, metric] : wanted)
     EXPECT_GT(measured[prefix], 0) << prefix << " did not run (or skipped) in the guest:\n" << r.err;
