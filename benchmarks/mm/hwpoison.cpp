@@ -72,31 +72,9 @@ Result<long long> hardware_corrupted_kb() {
 }
 
 Result<PagemapEntry> pagemap_entry(pid_t pid, uintptr_t addr) {
-  const std::string path = proc_file(pid, "pagemap");
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::from_errno(path);
-  uint64_t raw = 0;
-  const ssize_t n = pread(fd, &raw, sizeof raw, static_cast<off_t>(addr / page_size() * sizeof raw));
-  const int err = errno;
-  close(fd);
-  if (n != sizeof raw) return n < 0 ? Status::from_errno(path, err) : Status::error(path + ": short read");
-  PagemapEntry e = decode_pagemap(raw);
-  if (e.present && !e.swapped && e.pfn == 0)
-    return Status::error(path + " hides page frame numbers (needs CAP_SYS_ADMIN)");
-  return e;
-}
-
-Result<uint64_t> kpageflags(uint64_t pfn) {
-  int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::from_errno("/proc/kpageflags");
-  uint64_t flags = 0;
-  const ssize_t n = pread(fd, &flags, sizeof flags, static_cast<off_t>(pfn * sizeof flags));
-  const int err = errno;
-  close(fd);
-  if (n != sizeof flags)
-    return n < 0 ? Status::from_errno(fmt::format("/proc/kpageflags of PFN {:#x}", pfn), err)
-                 : Status::error("/proc/kpageflags: short read");
-  return flags;
+  auto entries = pagemap_entries(pid, {{addr / page_size() * page_size(), page_size()}});
+  if (!entries) return entries.status();
+  return entries->front();
 }
 
 Result<std::string> unpoison_path() {

@@ -40,8 +40,6 @@ Result<long long> hardware_corrupted_kb();
 // The pagemap entry of the page at `addr` in process `pid` (0: us). Page
 // frame numbers need CAP_SYS_ADMIN; without it an error.
 Result<PagemapEntry> pagemap_entry(pid_t pid, uintptr_t addr);
-// /proc/kpageflags of one frame.
-Result<uint64_t> kpageflags(uint64_t pfn);
 inline bool poisoned(uint64_t kpageflags) { return (kpageflags & kKpfHwpoison) != 0; }
 
 // <debugfs>/hwpoison/unpoison-pfn (module hwpoison_inject), or why not.

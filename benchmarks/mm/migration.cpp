@@ -302,22 +302,10 @@ Status move_this_process_to(int node) {
 }
 
 Result<std::vector<uint64_t>> frames_of(pid_t pid, const void* start, long pages) {
-  const std::string path = proc_file(pid, "pagemap");
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::from_errno(path);
-  std::vector<uint64_t> raw(static_cast<size_t>(pages));
-  const off_t off = static_cast<off_t>(reinterpret_cast<uintptr_t>(start) / page_size() * sizeof(uint64_t));
-  ssize_t got = pread(fd, raw.data(), raw.size() * sizeof(uint64_t), off);
-  int err = errno;
-  close(fd);
-  if (got != static_cast<ssize_t>(raw.size() * sizeof(uint64_t)))
-    return got < 0 ? Status::from_errno(path, err) : Status::error(path + ": short read");
+  auto entries = pagemap_entries(pid, {{reinterpret_cast<uintptr_t>(start), static_cast<size_t>(pages) * page_size()}});
+  if (!entries) return entries.status();
   std::vector<uint64_t> frames;
-  for (uint64_t r : raw) {
-    PagemapEntry e = decode_pagemap(r);
-    if (e.present && !e.swapped && e.pfn == 0) return Status::error(path + " hides page frame numbers (needs CAP_SYS_ADMIN)");
-    frames.push_back(e.present && !e.swapped ? e.pfn : 0);
-  }
+  for (const PagemapEntry& e : *entries) frames.push_back(e.present && !e.swapped ? e.pfn : 0);
   return frames;
 }
 

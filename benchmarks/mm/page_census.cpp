@@ -100,37 +100,58 @@ std::optional<std::string> census_unavailable() {
   return std::nullopt;
 }
 
+Result<std::vector<PagemapEntry>> pagemap_entries(pid_t pid, const std::vector<std::pair<uintptr_t, size_t>>& ranges) {
+  const size_t ps = page_size();
+  const std::string path = proc_file(pid, "pagemap");
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::from_errno(path);
+  std::vector<PagemapEntry> entries;
+  for (const auto& [start, bytes] : ranges) {
+    const size_t n = bytes / ps;
+    std::vector<uint64_t> raw(n);
+    const off_t off = static_cast<off_t>(start / ps * sizeof(uint64_t));
+    ssize_t got = pread(fd, raw.data(), n * sizeof(uint64_t), off);
+    if (got != static_cast<ssize_t>(n * sizeof(uint64_t))) {
+      int err = errno;
+      close(fd);
+      return got < 0 ? Status::from_errno(path, err) : Status::error(path + ": short read");
+    }
+    for (uint64_t r : raw) {
+      PagemapEntry e = decode_pagemap(r);
+      if (e.present && !e.swapped && e.pfn == 0) {
+        close(fd);
+        return Status::error(path + " hides page frame numbers (needs CAP_SYS_ADMIN)");
+      }
+      entries.push_back(e);
+    }
+  }
+  close(fd);
+  return entries;
+}
+
+Result<uint64_t> kpageflags(uint64_t pfn) {
+  int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::from_errno("/proc/kpageflags");
+  uint64_t flags = 0;
+  const ssize_t n = pread(fd, &flags, sizeof flags, static_cast<off_t>(pfn * sizeof flags));
+  const int err = errno;
+  close(fd);
+  if (n != sizeof flags)
+    return n < 0 ? Status::from_errno(fmt::format("/proc/kpageflags of PFN {:#x}", pfn), err)
+                 : Status::error("/proc/kpageflags: short read");
+  return flags;
+}
+
 namespace {
 
 // Every pagemap entry of `ranges` in each process of `pids`.
 Result<std::vector<std::vector<PagemapEntry>>> read_pagemaps(const std::vector<pid_t>& pids,
                                                            const std::vector<std::pair<uintptr_t, size_t>>& ranges) {
-  const size_t ps = page_size();
-  std::vector<std::vector<PagemapEntry>> entries(pids.size());
-  for (size_t k = 0; k < pids.size(); ++k) {
-    const std::string path = proc_file(pids[k], "pagemap");
-    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status::from_errno(path);
-    for (const auto& [start, bytes] : ranges) {
-      const size_t n = bytes / ps;
-      std::vector<uint64_t> raw(n);
-      const off_t off = static_cast<off_t>(start / ps * sizeof(uint64_t));
-      ssize_t got = pread(fd, raw.data(), n * sizeof(uint64_t), off);
-      if (got != static_cast<ssize_t>(n * sizeof(uint64_t))) {
-        int err = errno;
-        close(fd);
-        return got < 0 ? Status::from_errno(path, err) : Status::error(path + ": short read");
-      }
-      for (uint64_t r : raw) {
-        PagemapEntry e = decode_pagemap(r);
-        if (e.present && !e.swapped && e.pfn == 0) {
-          close(fd);
-          return Status::error(path + " hides page frame numbers (needs CAP_SYS_ADMIN)");
-        }
-        entries[k].push_back(e);
-      }
-    }
-    close(fd);
+  std::vector<std::vector<PagemapEntry>> entries;
+  for (pid_t pid : pids) {
+    auto one = pagemap_entries(pid, ranges);
+    if (!one) return one.status();
+    entries.push_back(std::move(*one));
   }
   return entries;
 }

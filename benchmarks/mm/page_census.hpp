@@ -28,6 +28,13 @@ struct PagemapEntry {
 };
 PagemapEntry decode_pagemap(uint64_t raw);
 
+// The pagemap entries of `ranges` (start, bytes) in process `pid` (0 = us),
+// page by page, in order. A present page whose frame number reads 0 is an
+// error: PFNs are hidden from a caller without CAP_SYS_ADMIN.
+Result<std::vector<PagemapEntry>> pagemap_entries(pid_t pid, const std::vector<std::pair<uintptr_t, size_t>>& ranges);
+// /proc/kpageflags of one frame.
+Result<uint64_t> kpageflags(uint64_t pfn);
+
 // /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h).
 inline constexpr uint64_t kKpfCompoundHead = 1ull << 15;
 inline constexpr uint64_t kKpfCompoundTail = 1ull << 16;

@@ -200,44 +200,29 @@ void corrupt_one_byte_for_test(const View& view) {
 
 Result<std::vector<StillLarge>> pages_in_large_folios(const View& view) {
   const size_t ps = page_size();
-  const std::string path = proc_file(view.pid, "pagemap");
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Status::from_errno(path);
+  std::vector<std::pair<uintptr_t, size_t>> ranges;
+  for (const Piece& p : view.pieces)
+    if (p.pages > 0) ranges.emplace_back(p.start, static_cast<size_t>(p.pages) * ps);
+  auto entries = pagemap_entries(view.pid, ranges);
+  if (!entries) return entries.status();
   int kfd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
-  if (kfd < 0) {
-    close(fd);
-    return Status::from_errno("/proc/kpageflags");
-  }
+  if (kfd < 0) return Status::from_errno("/proc/kpageflags");
   std::vector<StillLarge> out;
-  Status failure;
+  size_t next = 0;  // entries are in piece order
   for (const Piece& p : view.pieces) {
-    if (p.pages <= 0) continue;
-    std::vector<uint64_t> raw(static_cast<size_t>(p.pages));
-    const ssize_t want = static_cast<ssize_t>(raw.size() * sizeof(uint64_t));
-    if (pread(fd, raw.data(), raw.size() * sizeof(uint64_t), static_cast<off_t>(p.start / ps * sizeof(uint64_t))) !=
-        want) {
-      failure = Status::from_errno(path);
-      break;
-    }
-    for (long i = 0; i < p.pages && !failure.failed(); ++i) {
-      const PagemapEntry e = decode_pagemap(raw[static_cast<size_t>(i)]);
+    for (long i = 0; i < p.pages; ++i) {
+      const PagemapEntry& e = (*entries)[next++];
       if (!e.present || e.swapped) continue;
-      if (e.pfn == 0) {
-        failure = Status::error(path + " hides page frame numbers (needs CAP_SYS_ADMIN)");
-        break;
-      }
       uint64_t flags = 0;
       if (pread(kfd, &flags, sizeof flags, static_cast<off_t>(e.pfn * sizeof(uint64_t))) != sizeof flags) {
-        failure = Status::from_errno("/proc/kpageflags");
-        break;
+        const int err = errno;
+        close(kfd);
+        return Status::from_errno("/proc/kpageflags", err);
       }
       if (flags & kKpfThp) out.push_back({p.start + static_cast<size_t>(i) * ps, p.seed, p.first_page + i});
     }
-    if (failure.failed()) break;
   }
-  close(fd);
   close(kfd);
-  if (failure.failed()) return failure;
   return out;
 }
 

@@ -234,7 +234,7 @@ Result<int64_t> inject_and_check(const Variant& v, std::vector<Member>& members,
   if (Status s = check_mappers(v, members, addr, old_pfn); s.failed()) problems.push_back(s.message());
 
   // What the kernel says it retired: the old frame, one page.
-  auto flags = mm::hwpoison::kpageflags(old_pfn);
+  auto flags = mm::kpageflags(old_pfn);
   if (!flags) return flags.status();
   if (!mm::hwpoison::poisoned(*flags))
     problems.push_back(fmt::format("after {}: the old frame {:#x} is not poisoned (kpageflags {:#x}, no KPF_HWPOISON)",
@@ -254,7 +254,7 @@ Result<int64_t> inject_and_check(const Variant& v, std::vector<Member>& members,
 // `left_kb`.
 Status restore(uint64_t old_pfn, long long corrupted_before_kb, const Result<std::string>& unpoison_at,
                Tally& tally) {
-  auto flags = mm::hwpoison::kpageflags(old_pfn);
+  auto flags = mm::kpageflags(old_pfn);
   if (!flags) return flags.status();
   if (mm::hwpoison::poisoned(*flags)) {
     if (!unpoison_at) {
@@ -265,7 +265,7 @@ Status restore(uint64_t old_pfn, long long corrupted_before_kb, const Result<std
       tally.left_kb += static_cast<double>(mm::page_size()) / 1024;
       return s;
     }
-    auto after = mm::hwpoison::kpageflags(old_pfn);
+    auto after = mm::kpageflags(old_pfn);
     if (!after) return after.status();
     if (mm::hwpoison::poisoned(*after))
       return Status::error(fmt::format("frame {:#x} is still poisoned after unpoison-pfn", old_pfn));
