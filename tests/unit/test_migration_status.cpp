@@ -132,6 +132,10 @@ TEST(MigrationQueries, NodesOfFaultedPages) {
   ASSERT_NE(p, MAP_FAILED);
   for (int i = 0; i < 3; ++i) static_cast<char*>(p)[i * ps] = 1;  // the 4th page never faulted
   auto nodes = nodes_of(0, p, 4);
+  if (!nodes && nodes.status().skipped()) {
+    munmap(p, 4 * ps);
+    GTEST_SKIP() << nodes.status().message();  // the arm64 unit tests run under qemu-user
+  }
   ASSERT_TRUE(nodes) << nodes.status().message();
   ASSERT_EQ(nodes->size(), 4u);
   for (int i = 0; i < 3; ++i) EXPECT_GE((*nodes)[i], 0);
