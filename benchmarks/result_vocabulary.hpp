@@ -24,4 +24,11 @@ enum class MetricRole { primary, diagnostic };
 inline constexpr const char* kSkipPrefix = "skipped: ";
 inline constexpr const char* kErrorPrefix = "error: ";
 
+// The host reference (benchmarks/harness/host_reference.hpp): samples of a
+// user-space loop taken all through a run, in the results as this benchmark.
+// compare shows it, never gates on it, and takes its change out of every
+// timing row's (the host's speed moved, not the kernel's).
+inline constexpr const char* kHostReferenceBenchmark = "host_reference/user_loop";
+inline constexpr const char* kStealMetric = "steal_pct";
+
 }  // namespace rmapbench

@@ -15,6 +15,7 @@
 #include <regex>
 #include <sstream>
 
+#include "benchmarks/harness/host_reference.hpp"
 #include "benchmarks/harness/metrics.hpp"
 #include "kernels/status.hpp"
 #include "benchmarks/harness/registry.hpp"
@@ -166,8 +167,18 @@ std::string without_non_finite_numbers(const std::string& text) {
   return std::regex_replace(text, non_finite, ": null$2");
 }
 
+// The host reference's samples, in a section of their own (results/
+// README.md): "benchmarks" stays the workloads, as Google Benchmark's tools
+// and users' scripts expect; --runs K adds each sample's run_index.
+void add_host_reference(nlohmann::json& j, const std::vector<HostReference::Sample>& samples) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& s : samples) list.push_back({{"us", s.us}, {kStealMetric, s.steal_pct}});
+  j["host_reference"] = {{"benchmark", kHostReferenceBenchmark}, {"label", HostReference::kLabel}, {"samples", list}};
+}
+
 // Adds what only the end of the run knows to Google Benchmark's JSON.
-Result<std::string> finalize_results(const std::string& captured, bool complete) {
+Result<std::string> finalize_results(const std::string& captured, bool complete,
+                                     const std::vector<HostReference::Sample>& reference) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(without_non_finite_numbers(captured));
@@ -179,6 +190,7 @@ Result<std::string> finalize_results(const std::string& captured, bool complete)
     for (const char* key : {"name", "run_name"})
       if (b.contains(key) && b[key].is_string()) b[key] = suite_benchmark_name(b[key].get<std::string>());
   }
+  if (!reference.empty()) add_host_reference(j, reference);
   return j.dump(2) + "\n";
 }
 
@@ -302,6 +314,14 @@ int run_command(const std::vector<std::string>& args) {
   fmt::print(stderr, "rmapbench {}: {} benchmarks x {} repetitions, profile {}, kernel {} ({})\n", RMAPBENCH_VERSION,
              selected, o.repetitions, profile_name(o.profile), facts.kernel_release, variant);
   ProgressReporter progress(selected * static_cast<size_t>(o.repetitions), o.quiet);
+  auto reference = HostReference::create();
+  if (!reference)
+    fmt::print(stderr, "warning: no host reference in these results ({}): compare cannot tell host drift from a "
+                       "kernel change\n", reference.status().message());
+  else {
+    reference->sample_if_due();
+    progress.after_each_repetition([&reference] { reference->sample_if_due(); });
+  }
   CapturingJsonReporter file_reporter;
   // The signal path kills the children; a workload writing to a dead
   // child's pipe then gets EPIPE (its error) instead of SIGPIPE ending the
@@ -310,12 +330,14 @@ int run_command(const std::vector<std::string>& args) {
   benchmark::RunSpecifiedBenchmarks(&progress, &file_reporter);
   signal(SIGPIPE, SIG_DFL);
   benchmark::Shutdown();
+  if (reference && !safety::interrupted()) reference->sample_now();
 
   const bool complete = !safety::interrupted();
   // The results are written first; the summary is printed whether or not
   // that worked (a full disk loses the file, not what the run showed).
   Status written = Status::ok();
-  if (auto text = finalize_results(file_reporter.text(), complete); !text) {
+  const std::vector<HostReference::Sample> no_samples;
+  if (auto text = finalize_results(file_reporter.text(), complete, reference ? reference->samples() : no_samples); !text) {
     written = text.status();
   } else if (Status s = output->write(*text); s.failed()) {
     written = s;

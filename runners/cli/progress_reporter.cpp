@@ -66,6 +66,7 @@ void ProgressReporter::ReportRuns(const std::vector<Run>& runs) {
                  status);
       std::fflush(stderr);
     }
+    if (after_each_repetition_) after_each_repetition_();
   }
 }
 

@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
   ProgressReporter(size_t expected_runs, bool quiet) : expected_runs_(expected_runs), quiet_(quiet) {}
   bool ReportContext(const Context& context) override;
   void ReportRuns(const std::vector<Run>& runs) override;
+  // Called once per finished repetition, after its line is printed (the
+  // run samples the host reference there, between repetitions).
+  void after_each_repetition(std::function<void()> f) { after_each_repetition_ = std::move(f); }
 
   const std::vector<BenchmarkSummary>& summaries() const { return summaries_; }
   size_t failures() const;
@@ -37,6 +41,7 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
   bool quiet_;
   size_t done_ = 0;
   std::vector<BenchmarkSummary> summaries_;
+  std::function<void()> after_each_repetition_;
 };
 
 // The summary table, every benchmark in registration order.

@@ -121,6 +121,16 @@ std::string merge_run_results(const std::vector<std::string>& texts, int first_i
       b["run_index"] = index;
       merged["benchmarks"].push_back(b);
     }
+    if (j.contains("host_reference") && j["host_reference"].contains("samples")) {
+      if (!merged.contains("host_reference") || index == first_index) {
+        merged["host_reference"] = j["host_reference"];
+        merged["host_reference"]["samples"] = nlohmann::ordered_json::array();
+      }
+      for (auto& s : j["host_reference"]["samples"]) {
+        s["run_index"] = index;
+        merged["host_reference"]["samples"].push_back(s);
+      }
+    }
     ++index;
   }
   if (merged.is_null()) return "";

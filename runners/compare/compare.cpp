@@ -227,8 +227,18 @@ std::string exact_variation(const MetricRow& r) {
   return "";
 }
 
+// The standard error of a row's log change: its run-level test's, else the
+// repetitions' (a median's 1.2533 sigma / sqrt(n) with each side's robust CV).
+double row_standard_error(const MetricRow& r) {
+  if (r.runs_test) return r.runs_test->se;
+  if (!r.base || !r.next || r.base->n == 0 || r.next->n == 0) return kInf;
+  return 1.2533 * std::sqrt(r.base->robust_cv * r.base->robust_cv / static_cast<double>(r.base->n) +
+                            r.next->robust_cv * r.next->robust_cv / static_cast<double>(r.next->n));
+}
+
 // The only place a metric's verdict is decided.
-void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggregates) {
+void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggregates,
+            const std::optional<HostShift>& host) {
   r.threshold_pct = o.threshold_for(r.metric);
   if (!r.base || !r.next) {
     r.verdict = r.base ? Verdict::only_in_base : Verdict::only_in_new;
@@ -294,10 +304,36 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
         return;
       }
     }
+    // The host reference ran no kernel code: what it moved between the sides
+    // the host moved. A timing row that moved with it is not flagged: it
+    // must also be beyond the host's change by more than the threshold or
+    // the drift, the same way, and significantly so (its standard error and
+    // the reference's, under the multiplicity the row's own test got). Only
+    // ever a flag less: a row that moved against the host keeps its own
+    // (smaller) change.
+    const bool host_known = host && !std::isnan(r.beyond_host_pct);
+    if (r.significant && beyond && host_known) {
+      const double allowance =
+          std::max(r.threshold_pct, r.runs_test ? std::expm1(r.runs_test->sd_between) * 100 : 0.0);
+      if (std::signbit(r.beyond_host_pct) != std::signbit(r.change_pct) || std::fabs(r.beyond_host_pct) <= allowance ||
+          !(r.p_beyond_host < o.alpha)) {
+        r.verdict = Verdict::no_change;
+        r.reason = fmt::format("moved with the host: {:+.1f}% here, {:+.1f}% in the host reference (no kernel code); "
+                               "{:+.1f}% beyond it{}",
+                               r.change_pct, (host->ratio - 1) * 100, r.beyond_host_pct,
+                               std::fabs(r.beyond_host_pct) <= allowance
+                                   ? fmt::format(" is inside {:.1f}%", allowance)
+                                   : fmt::format(", p {:.2g} after correction", r.p_beyond_host));
+        return;
+      }
+    }
     if (r.significant && beyond) {
       r.verdict = direction(r.change_pct);
       r.reason = fmt::format("p {:.2g} < {:g} after correction, |{:+.1f}%| > {:g}%", r.p_adjusted, o.alpha, r.change_pct,
                              r.threshold_pct);
+      if (host_known && std::fabs(host->ratio - 1) >= 0.005)
+        r.reason += fmt::format(", {:+.1f}% beyond the host reference's {:+.1f}%", r.beyond_host_pct,
+                                (host->ratio - 1) * 100);
       if (worst_cv * 100 > o.max_cv_pct) r.reason += fmt::format(" (beyond CV {})", pct(worst_cv));
       return;
     }
@@ -324,8 +360,7 @@ void set_detectable(MetricRow& r, const Options& o, size_t family) {
   if (r.runs_test) {
     d = r.runs_test->detectable(level) * 100;
   } else if (r.u && stats::min_two_sided_p(r.base->n, r.next->n) <= level) {
-    const double se = 1.2533 * std::sqrt(r.base->robust_cv * r.base->robust_cv / static_cast<double>(r.base->n) +
-                                          r.next->robust_cv * r.next->robust_cv / static_cast<double>(r.next->n));
+    const double se = row_standard_error(r);
     d = std::expm1(stats::normal_quantile(1 - level / 2) * se) * 100;
   }
   if (r.runs_test) d = std::max(d, std::expm1(r.runs_test->sd_between) * 100);  // never inside the drift
@@ -367,6 +402,8 @@ MetricRow make_row(const results::ResultsFile& base, const results::Benchmark* b
   // points themselves carry the verdict, and the family stays small enough
   // for the quick profile's repetitions to reach significance.
   if (bb->name.ends_with(":*/fixed")) r.primary = false;
+  // The host's speed, not the kernel's: shown, used to judge the others.
+  if (bb->name == kHostReferenceBenchmark) r.primary = false;
   if (!r.base_samples.empty()) r.base = stats::summarize(r.base_samples);
   if (!r.next_samples.empty()) r.next = stats::summarize(r.next_samples);
   r.ratio = kNaN;
@@ -430,6 +467,68 @@ std::optional<std::string> busy_host_note(const results::ResultsFile& f, const c
                      "and timings of separate runs drift with it; re-run on a quiet host before trusting a "
                      "flag",
                      side, load, cpus);
+}
+
+// Each primary timing row's change beyond the host reference's, and the p
+// of "none": the row's standard error and the reference's together, t with
+// the row's degrees of freedom, corrected over the primary family like the
+// rows' own tests (when the host moved, every row's own test is significant,
+// so their correction says nothing about this one).
+void test_beyond_host(Comparison& c, const Options& o, const std::vector<MetricRow*>& primary) {
+  if (!c.host_shift) return;
+  std::vector<MetricRow*> rows;
+  std::vector<double> p;
+  for (auto* r : primary) {
+    if (r->metric != "real_time" || !std::isfinite(r->change_pct)) continue;
+    r->beyond_host_pct = ((1 + r->change_pct / 100) / c.host_shift->ratio - 1) * 100;
+    const double se = std::hypot(row_standard_error(*r), c.host_shift->se_log);
+    const double t = std::log1p(r->beyond_host_pct / 100) / se;
+    rows.push_back(r);
+    p.push_back(!(se > 0) ? (t == 0 ? 1.0 : 0.0)
+                          : 2 * stats::student_t_cdf(-std::fabs(t), r->runs_test ? r->runs_test->df : kInf));
+  }
+  const auto adjusted = o.correction == Correction::holm ? stats::holm(p) : stats::benjamini_hochberg(p);
+  for (size_t i = 0; i < rows.size(); ++i) rows[i]->p_beyond_host = adjusted[i];
+}
+
+// The host reference's change between the sides (benchmarks/harness/
+// host_reference.hpp), and a note saying what it was or why there is none.
+void host_reference(Comparison& c, const results::ResultsFile& base, const results::ResultsFile& next) {
+  const results::Benchmark* bb = base.find(kHostReferenceBenchmark);
+  const results::Benchmark* nb = next.find(kHostReferenceBenchmark);
+  const bool in_base = bb && bb->ran(), in_next = nb && nb->ran();
+  if (!in_base || !in_next) {
+    if (base.has_rmapbench_context && next.has_rmapbench_context)
+      c.notes.push_back(fmt::format(
+          "no host reference in {} (results of an older rmapbench): a host that ran one side slower (another guest, "
+          "an SMT sibling, a frequency change) cannot be told from a kernel change",
+          !in_base && !in_next ? "either side" : (!in_base ? "base" : "new")));
+    return;
+  }
+  const auto bs = bb->samples("real_time"), ns = nb->samples("real_time");
+  const auto b = stats::summarize(bs), n = stats::summarize(ns);
+  if (!(b.median > 0) || !(n.median > 0)) return;
+  HostShift h;
+  h.ratio = n.median / b.median;
+  if (auto rt = stats::run_level_test(bs, bb->sample_runs("real_time"), ns, nb->sample_runs("real_time"), kNaN, 0))
+    h.se_log = rt->se;
+  else
+    h.se_log = 1.2533 * std::sqrt(b.robust_cv * b.robust_cv / static_cast<double>(b.n) +
+                                  n.robust_cv * n.robust_cv / static_cast<double>(n.n));
+  c.host_shift = h;
+  const double change = (h.ratio - 1) * 100;
+  auto steal = [](const results::Benchmark* x) {
+    auto v = x->samples(kStealMetric);
+    return v.empty() ? std::string("?") : fmt::format("{:.1f}%", stats::summarize(v).mean);
+  };
+  c.notes.push_back(fmt::format(
+      "host reference (a user-space loop, no kernel code, sampled through each run): {:+.1f}% in new ({:.2f} vs "
+      "{:.2f} ms, hypervisor steal {} vs {}); a timing row is flagged only for what it moved beyond it",
+      change, b.median / 1000, n.median / 1000, steal(bb), steal(nb)));
+  if (std::fabs(change) > 10)
+    c.notes.push_back(fmt::format("the host itself ran the new side {:.0f}% {}: verdicts rest on the assumption that "
+                                  "the kernel's paths moved with it; re-run both sides on a quiet host",
+                                  std::fabs(change), change > 0 ? "slower" : "faster"));
 }
 
 }  // namespace
@@ -567,6 +666,8 @@ Result<Comparison> compare(const results::ResultsFile& base_in, const results::R
       set_detectable(*(*family)[i], options, family->size());
     }
   }
+  host_reference(c, base, next);
+  test_beyond_host(c, options, primary);
   c.comparisons = primary.size();
   c.diagnostic_comparisons = diagnostic.size();
   c.runs_base = base.runs();
@@ -578,7 +679,7 @@ Result<Comparison> compare(const results::ResultsFile& base_in, const results::R
     const results::Benchmark* bb = base.find(b.name);
     const results::Benchmark* nb = next.find(b.name);
     for (auto& m : b.metrics) {
-      decide(m, options, bb->from_aggregates, nb->from_aggregates);
+      decide(m, options, bb->from_aggregates, nb->from_aggregates, c.host_shift);
       annotate(m);
       if (m.primary && m.u && m.base && m.next && m.verdict != Verdict::noisy)
         best_reachable = std::min(best_reachable, stats::min_two_sided_p(m.base->n, m.next->n));

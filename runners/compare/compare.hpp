@@ -68,6 +68,11 @@ struct MetricRow {
   // the Bonferroni level of its family, and the threshold); +inf: none could.
   double detectable_pct = std::numeric_limits<double>::quiet_NaN();
   double floor_pct = std::numeric_limits<double>::quiet_NaN();  // the profile's between-run spread, %
+  // real_time only, when both sides carry the host reference: the change
+  // beyond the host's own (new/base ratio over the reference's ratio), in %.
+  double beyond_host_pct = std::numeric_limits<double>::quiet_NaN();
+  // p of "no change beyond the host's", corrected over the same family.
+  double p_beyond_host = std::numeric_limits<double>::quiet_NaN();
   double p_adjusted = 1;          // after the correction over the whole report
   bool significant = false;
   double threshold_pct = 0;
@@ -96,6 +101,11 @@ struct KernelInfo {
   std::string profile;
 };
 
+struct HostShift {
+  double ratio = 1;   // median(new) / median(base) of the host reference
+  double se_log = 0;  // standard error of its log: between its run medians, else its samples
+};
+
 struct Comparison {
   KernelInfo base, next;
   std::vector<Difference> config_differences;  // CONFIG_* that differ (expected between kernels)
@@ -108,6 +118,10 @@ struct Comparison {
   int runs_base = 1, runs_next = 1;    // separate runs per side
   std::vector<std::string> notes;
   std::vector<BenchmarkRow> benchmarks;  // base file order, then benchmarks only in new
+  // The host reference (kHostReferenceBenchmark): how much faster or slower
+  // the host itself ran the new side. Absent when a side lacks it (older
+  // results, plain Google Benchmark).
+  std::optional<HostShift> host_shift;
 
   size_t count(Verdict v) const;  // benchmarks with this verdict
   bool regressed() const { return count(Verdict::regression) + count(Verdict::error) > 0; }

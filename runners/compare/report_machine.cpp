@@ -60,6 +60,8 @@ json metric_json(const MetricRow& m) {
             {"reason", m.reason}};
   j["detectable_pct"] = num(m.detectable_pct);
   j["floor_pct"] = num(m.floor_pct);
+  j["beyond_host_pct"] = num(m.beyond_host_pct);
+  j["p_beyond_host"] = num(m.p_beyond_host);
   if (m.runs_test) {
     const auto& t = *m.runs_test;
     j["run_test"] = {{"runs_base", t.runs_base}, {"runs_new", t.runs_next}, {"log_ratio", num(t.log_ratio)},
@@ -118,6 +120,7 @@ std::string render_json(const Comparison& c) {
         {"seed", c.options.seed}}},
       {"test", c.test_description()},
       {"comparisons", c.comparisons},
+      {"host_reference_change_pct", c.host_shift ? num((c.host_shift->ratio - 1) * 100) : nlohmann::json(nullptr)},
       {"counts", counts},
       {"regressed", c.regressed()},
       {"notes", c.notes},

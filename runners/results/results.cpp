@@ -488,6 +488,43 @@ Result<ResultsFile> load_results(const std::string& path) {
 }
 
 namespace {
+// The run's host reference section (cli/cmd_run.cpp writes it; see
+// results/README.md) as one more benchmark, kHostReferenceBenchmark, so that
+// compare, baselines and noise profiles treat it like any other.
+Result<Benchmark> host_reference_benchmark(const json& section) {
+  const std::string where = "\"host_reference\"";
+  if (!section.is_object() || !section.contains("samples") || !section["samples"].is_array())
+    return Status::error(where + " is not an object with a \"samples\" array");
+  Benchmark b;
+  b.name = b.raw_name = kHostReferenceBenchmark;
+  b.time_unit = "us";
+  std::map<int, int> per_run;
+  for (size_t i = 0; i < section["samples"].size(); ++i) {
+    const json& e = section["samples"][i];
+    const std::string at = fmt::format("{}.samples[{}]", where, i);
+    if (!e.is_object() || !e.contains("us") || !e["us"].is_number() || !(e["us"].get<double>() > 0) ||
+        !std::isfinite(e["us"].get<double>()))
+      return Status::error(at + " has no positive \"us\"");
+    Repetition r;
+    r.run = 0;
+    if (e.contains("run_index")) {
+      if (!e["run_index"].is_number_integer() || e["run_index"].get<int64_t>() < 0 ||
+          e["run_index"].get<int64_t>() > 1000000)
+        return Status::error(at + ": \"run_index\" is not a small non-negative integer");
+      r.run = static_cast<int>(e["run_index"].get<int64_t>());
+    }
+    r.index = per_run[r.run]++;
+    r.iterations = 1;
+    r.real_time = e["us"].get<double>();
+    if (e.contains(kStealMetric)) {
+      if (!e[kStealMetric].is_number()) return Status::error(at + ": \"" + kStealMetric + "\" is not a number");
+      r.counters[kStealMetric] = e[kStealMetric].get<double>();
+    }
+    b.repetitions.push_back(std::move(r));
+  }
+  return b;
+}
+
 Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& path) {
   auto fail = [&](const std::string& what) { return Status::error(path + ": " + what); };
   if (text.find_first_not_of(" \t\r\n") == std::string_view::npos)
@@ -662,6 +699,11 @@ Result<ResultsFile> parse_unchecked(std::string_view text, const std::string& pa
                                          path, m));
     }
     rf.benchmarks.push_back(std::move(b));
+  }
+  if (doc.contains("host_reference")) {
+    auto reference = host_reference_benchmark(doc["host_reference"]);
+    if (!reference) return fail(reference.status().message());
+    if (reference->ran()) rf.benchmarks.push_back(std::move(*reference));
   }
   // One note per undeclared counter is enough.
   std::sort(rf.notes.begin(), rf.notes.end());
