@@ -1,5 +1,5 @@
 // The host's own speed, sampled all through a run: a fixed amount of
-// user-space work (a pointer chase through 2 MiB of 4 KiB pages, with integer
+// user-space work (a pointer chase through 256 KiB of 4 KiB pages, with integer
 // mixing), no system call, no page fault inside the timed part. The kernel
 // under test never runs in it, so when its time moves between two runs, the
 // host moved (another guest on the machine, an SMT sibling, a frequency
@@ -45,7 +45,7 @@ class HostReference {
   const std::vector<Sample>& samples() const { return samples_; }
 
   static constexpr const char* kLabel =
-      "user space only (pointer chase in 2 MiB, no system calls): the host's speed, not the kernel's";
+      "user space only (pointer chase in 256 KiB, no system calls): the host's speed, not the kernel's";
   static constexpr int kOverheadShare = 40;
   static constexpr std::chrono::milliseconds kMinInterval{500};
 

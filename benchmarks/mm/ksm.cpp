@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <filesystem>
+#include <sstream>
 #include <thread>
 
 #include "benchmarks/mm/anon_layout.hpp"
@@ -249,12 +251,39 @@ namespace {
 // Who maps a KSM page right now, by pagemap and kpageflags: the processes
 // KSM knows (ksm_merging_pages) are not all of them: a process forked from a
 // KSM user maps its KSM pages before ksmd ever scans it.
+// Processes in exit (PF_EXITING) now: their address space may be mapped
+// still while /proc/<pid>/maps and pagemap already read empty.
+std::string exiting_processes() {
+  constexpr unsigned long kPfExiting = 0x4, kPfKthread = 0x00200000;
+  std::string out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto stat = sysfs::read_file("/proc/" + name + "/stat", 4096);
+    if (!stat) continue;
+    // pid (comm) state ppid pgrp session tty_nr tpgid flags ...: comm may hold spaces.
+    const size_t close = stat->rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(stat->substr(close + 1));
+    std::string state;
+    long long skip = 0;
+    unsigned long flags = 0;
+    if (!(rest >> state >> skip >> skip >> skip >> skip >> skip >> flags)) continue;
+    if ((flags & kPfKthread) || !(flags & kPfExiting)) continue;
+    out += fmt::format(" pid {} {} state {};", name, stat->substr(stat->find('('), close - stat->find('(') + 1), state);
+  }
+  if (out.empty()) return "none";
+  out.pop_back();
+  return out.substr(1);
+}
+
 std::string describe_ksm_page_holders() {
   auto holders = ksm_page_holders();
   if (!holders) return "Processes mapping KSM pages: unknown (" + holders.status().message() + ")";
   if (holders->empty())
-    return "No process maps a KSM page now (pagemap/kpageflags of every process): the page KSM refused for was being "
-           "unmapped by an exiting process";
+    return "No process maps a KSM page now (pagemap/kpageflags of every private mapping of every process); "
+           "processes exiting now: " + exiting_processes();
   std::string out = "Processes mapping KSM pages now (pagemap/kpageflags):";
   for (const auto& h : *holders) out += fmt::format(" pid {} ({}) {} pages;", h.pid, h.comm, h.ksm_pages);
   out.pop_back();

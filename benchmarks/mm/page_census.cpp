@@ -48,7 +48,7 @@ Status check_never_merged(const std::vector<FolioCensus>& census, const std::fun
   return Status::ok();
 }
 
-std::vector<std::pair<uintptr_t, size_t>> anonymous_private_ranges(const std::string& maps) {
+std::vector<std::pair<uintptr_t, size_t>> private_ranges(const std::string& maps) {
   std::vector<std::pair<uintptr_t, size_t>> out;
   std::istringstream lines(maps);
   std::string line;
@@ -57,8 +57,7 @@ std::vector<std::pair<uintptr_t, size_t>> anonymous_private_ranges(const std::st
     std::string range, perms, offset, dev, inode, path;
     if (!(in >> range >> perms >> offset >> dev >> inode)) continue;
     std::getline(in >> std::ws, path);
-    const bool anonymous = path.empty() || path == "[heap]" || path == "[stack]";
-    if (!anonymous || perms.size() < 4 || perms[3] != 'p' || inode != "0") continue;
+    if (path == "[vsyscall]" || perms.size() < 4 || perms[3] != 'p') continue;
     const size_t dash = range.find('-');
     if (dash == std::string::npos) continue;
     try {
@@ -82,7 +81,7 @@ Result<std::vector<KsmPageHolder>> ksm_page_holders() {
     const pid_t pid = static_cast<pid_t>(std::stol(name));
     auto maps = sysfs::read_file(fmt::format("/proc/{}/maps", pid), 16 << 20);
     if (!maps || maps->empty()) continue;  // gone, or a kernel thread
-    auto c = census({pid}, anonymous_private_ranges(*maps));
+    auto c = census({pid}, private_ranges(*maps));
     if (!c || c->front().ksm_pages == 0) continue;
     auto comm = sysfs::read_file(fmt::format("/proc/{}/comm", pid), 64);
     std::string who = comm ? *comm : "?";

@@ -69,9 +69,11 @@ Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vect
 // workload that takes a census. `who(k)` names process k of the census.
 Status check_never_merged(const std::vector<FolioCensus>& census, const std::function<std::string(size_t)>& who,
                           const std::string& when);
-// The private anonymous mappings in a /proc/<pid>/maps text (no file, or
-// [heap]/[stack]): the only places a KSM page can be mapped.
-std::vector<std::pair<uintptr_t, size_t>> anonymous_private_ranges(const std::string& maps);
+// The private mappings in a /proc/<pid>/maps text, file-backed ones too:
+// KSM merges the anonymous (COWed) pages of any private mapping that is
+// mergeable, and PR_SET_MEMORY_MERGE makes a process's .data and its
+// libraries' mergeable. [vsyscall] lies outside what pagemap can read.
+std::vector<std::pair<uintptr_t, size_t>> private_ranges(const std::string& maps);
 // Every process that maps KSM pages now, by pagemap and kpageflags (needs
 // root), with its comm and how many: who keeps KSM from changing
 // max_page_sharing (EBUSY while any KSM page is mapped). Processes that

@@ -475,7 +475,7 @@ std::optional<std::string> busy_host_note(const results::ResultsFile& f, const c
 // rows' own tests (when the host moved, every row's own test is significant,
 // so their correction says nothing about this one).
 void test_beyond_host(Comparison& c, const Options& o, const std::vector<MetricRow*>& primary) {
-  if (!c.host_shift) return;
+  if (!c.host_shift || !c.host_shift->moved) return;
   std::vector<MetricRow*> rows;
   std::vector<double> p;
   for (auto* r : primary) {
@@ -493,7 +493,8 @@ void test_beyond_host(Comparison& c, const Options& o, const std::vector<MetricR
 
 // The host reference's change between the sides (benchmarks/harness/
 // host_reference.hpp), and a note saying what it was or why there is none.
-void host_reference(Comparison& c, const results::ResultsFile& base, const results::ResultsFile& next) {
+void host_reference(Comparison& c, const results::ResultsFile& base, const results::ResultsFile& next,
+                    const Options& options) {
   const results::Benchmark* bb = base.find(kHostReferenceBenchmark);
   const results::Benchmark* nb = next.find(kHostReferenceBenchmark);
   const bool in_base = bb && bb->ran(), in_next = nb && nb->ran();
@@ -510,11 +511,16 @@ void host_reference(Comparison& c, const results::ResultsFile& base, const resul
   if (!(b.median > 0) || !(n.median > 0)) return;
   HostShift h;
   h.ratio = n.median / b.median;
-  if (auto rt = stats::run_level_test(bs, bb->sample_runs("real_time"), ns, nb->sample_runs("real_time"), kNaN, 0))
+  double df = kInf;
+  if (auto rt = stats::run_level_test(bs, bb->sample_runs("real_time"), ns, nb->sample_runs("real_time"), kNaN, 0)) {
     h.se_log = rt->se;
-  else
+    df = rt->df;
+  } else {
     h.se_log = 1.2533 * std::sqrt(b.robust_cv * b.robust_cv / static_cast<double>(b.n) +
                                   n.robust_cv * n.robust_cv / static_cast<double>(n.n));
+  }
+  h.p = h.se_log > 0 ? 2 * stats::student_t_cdf(-std::fabs(std::log(h.ratio)) / h.se_log, df) : (h.ratio == 1 ? 1 : 0);
+  h.moved = h.p < options.alpha;
   c.host_shift = h;
   const double change = (h.ratio - 1) * 100;
   auto steal = [](const results::Benchmark* x) {
@@ -523,8 +529,10 @@ void host_reference(Comparison& c, const results::ResultsFile& base, const resul
   };
   c.notes.push_back(fmt::format(
       "host reference (a user-space loop, no kernel code, sampled through each run): {:+.1f}% in new ({:.2f} vs "
-      "{:.2f} ms, hypervisor steal {} vs {}); a timing row is flagged only for what it moved beyond it",
-      change, b.median / 1000, n.median / 1000, steal(bb), steal(nb)));
+      "{:.2f} ms, hypervisor steal {} vs {}); {}",
+      change, b.median / 1000, n.median / 1000, steal(bb), steal(nb),
+      h.moved ? fmt::format("the host moved (p {:.2g}): a timing row is flagged only for what it moved beyond it", h.p)
+              : fmt::format("within the reference's own spread (p {:.2g}): rows are judged on their own change", h.p)));
   if (std::fabs(change) > 10)
     c.notes.push_back(fmt::format("the host itself ran the new side {:.0f}% {}: verdicts rest on the assumption that "
                                   "the kernel's paths moved with it; re-run both sides on a quiet host",
@@ -666,7 +674,7 @@ Result<Comparison> compare(const results::ResultsFile& base_in, const results::R
       set_detectable(*(*family)[i], options, family->size());
     }
   }
-  host_reference(c, base, next);
+  host_reference(c, base, next, options);
   test_beyond_host(c, options, primary);
   c.comparisons = primary.size();
   c.diagnostic_comparisons = diagnostic.size();

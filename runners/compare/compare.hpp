@@ -104,6 +104,11 @@ struct KernelInfo {
 struct HostShift {
   double ratio = 1;   // median(new) / median(base) of the host reference
   double se_log = 0;  // standard error of its log: between its run medians, else its samples
+  double p = 1;       // two-sided p of "the host did not move"
+  // Rows are judged beyond the host's change only when the host moved
+  // significantly (p < alpha): a reference that moved within its own noise
+  // would only blur every row.
+  bool moved = false;
 };
 
 struct Comparison {

@@ -120,7 +120,12 @@ std::string render_json(const Comparison& c) {
         {"seed", c.options.seed}}},
       {"test", c.test_description()},
       {"comparisons", c.comparisons},
-      {"host_reference_change_pct", c.host_shift ? num((c.host_shift->ratio - 1) * 100) : nlohmann::json(nullptr)},
+      {"host_reference",
+       c.host_shift ? nlohmann::json{{"change_pct", num((c.host_shift->ratio - 1) * 100)},
+                                     {"se_log", num(c.host_shift->se_log)},
+                                     {"p", num(c.host_shift->p)},
+                                     {"moved", c.host_shift->moved}}
+                    : nlohmann::json(nullptr)},
       {"counts", counts},
       {"regressed", c.regressed()},
       {"notes", c.notes},

@@ -163,6 +163,30 @@ TEST(HostReference, TheReferenceRowNeverGatesAndALargeHostChangeIsSaid) {
   EXPECT_TRUE(has_note(*c, "the host itself ran the new side 30% slower"));
 }
 
+// A reference that did not move beyond its own spread changes nothing: rows
+// keep their own verdicts (no power lost to its noise).
+TEST(HostReference, AReferenceThatDidNotMoveChangesNothing) {
+  std::vector<double> base(8, 500.0), next(8, 500.0);
+  next[1] = 530.0;
+  int moved = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    stats::Prng g(seed);
+    const auto b = side(g, base, 1.0, true), n = side(g, next, 1.0, true);
+    auto with = compare::compare(b, n, {});
+    auto without = compare::compare(side(g, base, 1.0, false), side(g, next, 1.0, false), {});
+    ASSERT_TRUE(with && without && with->host_shift);
+    if (with->host_shift->moved) {
+      ++moved;
+      continue;
+    }
+    EXPECT_TRUE(has_note(*with, "rows are judged on their own change"));
+    for (const auto& row : with->benchmarks)
+      if (row.name != kHostReferenceBenchmark) EXPECT_TRUE(std::isnan(row.metrics.front().beyond_host_pct)) << row.name;
+    EXPECT_EQ(real_time(*with, "w/1").verdict, Verdict::regression) << real_time(*with, "w/1").reason;
+  }
+  EXPECT_LE(moved, 3) << "an unmoved host reads as moved at about alpha";
+}
+
 TEST(HostReference, OneSideWithoutItIsSaidAndNothingIsAdjusted) {
   const std::vector<double> levels(8, 500.0);
   stats::Prng g(5);

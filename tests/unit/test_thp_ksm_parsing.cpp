@@ -324,21 +324,25 @@ TEST(KsmUsers, DescribesOthersAndNeverListsThisProcess) {
   for (const auto& u : rmapbench::host::other_ksm_users()) EXPECT_NE(u.pid, getpid());
 }
 
-// Only private anonymous mappings can hold KSM pages: the scan for who
-// blocks max_page_sharing reads those and nothing else.
-TEST(KsmPageHolders, AnonymousPrivateRangesFromMaps) {
+// KSM pages can be in any private mapping (PR_SET_MEMORY_MERGE merges the
+// COWed pages of a process's .data and its libraries'): the scan for who
+// blocks max_page_sharing reads every private mapping except [vsyscall],
+// which pagemap cannot read. Until 2026-12 it read anonymous ones only, and
+// said "no process maps a KSM page" when one may have.
+TEST(KsmPageHolders, EveryPrivateRangeFromMaps) {
   const std::string maps =
       "55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0                          [heap]\n"
       "7f0000000000-7f0000200000 rw-p 00000000 00:00 0 \n"
       "7f0000200000-7f0000400000 rw-s 00000000 00:01 1234                       /dev/zero (deleted)\n"
-      "7f1000000000-7f1000010000 r-xp 00000000 08:01 5678                       /usr/lib/libc.so.6\n"
+      "7f1000000000-7f1000010000 rw-p 00010000 08:01 5678                       /usr/lib/libc.so.6\n"
       "7ffc00000000-7ffc00021000 rw-p 00000000 00:00 0                          [stack]\n"
       "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n"
       "garbage line\n";
-  auto r = anonymous_private_ranges(maps);
-  ASSERT_EQ(r.size(), 3u);
+  auto r = private_ranges(maps);
+  ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].first, 0x55d0c0a00000u);
   EXPECT_EQ(r[0].second, 0x21000u);
   EXPECT_EQ(r[1].second, 0x200000u);
-  EXPECT_EQ(r[2].first, 0x7ffc00000000u);
+  EXPECT_EQ(r[2].first, 0x7f1000000000u);
+  EXPECT_EQ(r[3].first, 0x7ffc00000000u);
 }
