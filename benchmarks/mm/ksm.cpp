@@ -321,6 +321,14 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
   if (nothing_merged)
     if (Status s = set("run", "2"); s.failed()) return s;
   if (o.max_page_sharing && *o.max_page_sharing != t.max_page_sharing_) {
+    // KSM pages this process maps without knowing (page_census.hpp) keep
+    // their stable nodes mapped, and the knob refused.
+    auto unshared = unshare_own_ksm_pages();
+    if (!unshared) return unshared.status();
+    if (*unshared > 0 && notes)
+      notes->push_back(fmt::format("{} KSM page(s) mapped by this process (shared by COW with an agent that opted in) "
+                                   "copied before max_page_sharing changed",
+                                   *unshared));
     if (Status s = set("max_page_sharing", std::to_string(*o.max_page_sharing)); s.failed()) {
       if (s.err() != EBUSY) return s;
       // Who still maps a KSM page: this run's own KSM processes are reaped

@@ -91,6 +91,38 @@ Result<std::vector<KsmPageHolder>> ksm_page_holders() {
   return holders;
 }
 
+Result<long> unshare_own_ksm_pages() {
+  if (census_unavailable()) return 0L;
+  auto maps = sysfs::read_file("/proc/self/maps", 16 << 20);
+  if (!maps) return maps.status();
+  const auto ranges = private_ranges(*maps);
+  auto entries = pagemap_entries(0, ranges);
+  if (!entries) return entries.status();
+  const int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+  if (mem < 0) return Status::from_errno("/proc/self/mem");
+  const size_t ps = page_size();
+  long unshared = 0;
+  size_t k = 0;
+  Status failed = Status::ok();
+  for (const auto& [start, bytes] : ranges) {
+    for (uintptr_t a = start; a < start + bytes && !failed.failed(); a += ps, ++k) {
+      const PagemapEntry& e = (*entries)[k];
+      if (!e.present || e.pfn == 0) continue;
+      auto flags = kpageflags(e.pfn);
+      if (!flags || !(*flags & kKpfKsm)) continue;
+      char byte = 0;
+      const off_t at = static_cast<off_t>(a);
+      if (pread(mem, &byte, 1, at) != 1 || pwrite(mem, &byte, 1, at) != 1)
+        failed = Status::from_errno(fmt::format("/proc/self/mem at {:#x}", a));
+      else
+        ++unshared;
+    }
+  }
+  close(mem);
+  if (failed.failed()) return failed;
+  return unshared;
+}
+
 std::optional<std::string> census_unavailable() {
   if (geteuid() != 0) return "needs root: /proc/<pid>/pagemap hides page frame numbers and /proc/kpageflags is root-only";
   int fd = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);

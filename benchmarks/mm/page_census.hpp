@@ -69,6 +69,18 @@ Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vect
 // workload that takes a census. `who(k)` names process k of the census.
 Status check_never_merged(const std::vector<FolioCensus>& census, const std::function<std::string(size_t)>& who,
                           const std::string& when);
+// Gives this process a private copy of every KSM page it maps, without
+// opting it into KSM; returns how many. It maps KSM pages it never offered:
+// an agent forked from it that turns on PR_SET_MEMORY_MERGE makes the
+// anonymous pages it still shares with us by COW mergeable, and KSM turns
+// such a page into a KSM page in place - in our page tables too. No
+// rmap_item of ours points at it, so run=2 does not unmerge it, and while it
+// stays mapped KSM refuses max_page_sharing (EBUSY; about 1 of 10 quick
+// ksm_merge runs until 2026-12). Each such page's first byte is written back
+// through /proc/self/mem (FOLL_FORCE: read-only mappings such as RELRO
+// too), which breaks the COW. Needs what census() needs; without it, 0.
+Result<long> unshare_own_ksm_pages();
+
 // The private mappings in a /proc/<pid>/maps text, file-backed ones too:
 // KSM merges the anonymous (COWed) pages of any private mapping that is
 // mergeable, and PR_SET_MEMORY_MERGE makes a process's .data and its
