@@ -227,13 +227,20 @@ std::string exact_variation(const MetricRow& r) {
   return "";
 }
 
-// The standard error of a row's log change: its run-level test's, else the
-// repetitions' (a median's 1.2533 sigma / sqrt(n) with each side's robust CV).
+// The standard error of the log ratio of two sides' medians from their
+// repetitions alone: a median's 1.2533 sigma / sqrt(n), with each side's
+// robust CV as sigma on the log scale.
+double medians_standard_error(const stats::Summary& b, const stats::Summary& n) {
+  if (b.n == 0 || n.n == 0) return kInf;
+  return 1.2533 * std::sqrt(b.robust_cv * b.robust_cv / static_cast<double>(b.n) +
+                            n.robust_cv * n.robust_cv / static_cast<double>(n.n));
+}
+
+// The standard error of a row's log change: its run-level test's, else its repetitions'.
 double row_standard_error(const MetricRow& r) {
   if (r.runs_test) return r.runs_test->se;
-  if (!r.base || !r.next || r.base->n == 0 || r.next->n == 0) return kInf;
-  return 1.2533 * std::sqrt(r.base->robust_cv * r.base->robust_cv / static_cast<double>(r.base->n) +
-                            r.next->robust_cv * r.next->robust_cv / static_cast<double>(r.next->n));
+  if (!r.base || !r.next) return kInf;
+  return medians_standard_error(*r.base, *r.next);
 }
 
 // The only place a metric's verdict is decided.
@@ -304,13 +311,12 @@ void decide(MetricRow& r, const Options& o, bool base_aggregates, bool next_aggr
         return;
       }
     }
-    // The host reference ran no kernel code: what it moved between the sides
-    // the host moved. A timing row that moved with it is not flagged: it
-    // must also be beyond the host's change by more than the threshold or
-    // the drift, the same way, and significantly so (its standard error and
-    // the reference's, under the multiplicity the row's own test got). Only
-    // ever a flag less: a row that moved against the host keeps its own
-    // (smaller) change.
+    // The host reference ran no kernel code: when it moved (significantly)
+    // between the sides, the host moved. A timing row that moved with it is
+    // not flagged: it must also be beyond the host's change by more than the
+    // threshold or the drift, the same way, and significantly so
+    // (test_beyond_host). Only ever a flag less: a row that moved against
+    // the host keeps its own (smaller) change.
     const bool host_known = host && !std::isnan(r.beyond_host_pct);
     if (r.significant && beyond && host_known) {
       const double allowance =
@@ -516,8 +522,7 @@ void host_reference(Comparison& c, const results::ResultsFile& base, const resul
     h.se_log = rt->se;
     df = rt->df;
   } else {
-    h.se_log = 1.2533 * std::sqrt(b.robust_cv * b.robust_cv / static_cast<double>(b.n) +
-                                  n.robust_cv * n.robust_cv / static_cast<double>(n.n));
+    h.se_log = medians_standard_error(b, n);
   }
   h.p = h.se_log > 0 ? 2 * stats::student_t_cdf(-std::fabs(std::log(h.ratio)) / h.se_log, df) : (h.ratio == 1 ? 1 : 0);
   h.moved = h.p < options.alpha;
