@@ -9,6 +9,9 @@
 //
 //   rmapbench-forker --serve <socket fd> <vmas>
 //   rmapbench-forker --bare <vmas> <forks> [rounds]   a bare fork/_exit/waitpid loop, us per fork on stdout
+//
+// Both pin themselves (and so every child) to the CPU they start on.
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -253,7 +256,24 @@ bool needs_numbers(State& s, const Message& m, int count) {
   return false;
 }
 
+// The forker and, by inheritance, every child it forks stay on the CPU it
+// started on. Where the child runs decides what a fork+exit+wait costs (on
+// the 2-vCPU development VM, 44 us at V = 1 with the child on its parent's
+// CPU and 75 us on the other; at V = 1000 single repetitions spread 700-1100
+// us), and which CPU the scheduler picks changes within a run and between
+// runs: an A/A of two quick runs flagged fork_exit_wait/vmas:1000 +15.5% in
+// CI. fork_concurrent measures forks on several CPUs.
+void pin_to_current_cpu() {
+  const int cpu = sched_getcpu();
+  if (cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  (void)sched_setaffinity(0, sizeof set, &set);
+}
+
 int serve(int socket, long vmas) {
+  pin_to_current_cpu();
   State s;
   s.socket = socket;
   // Anything else the benchmark process had open stays out of this process.
@@ -308,6 +328,7 @@ int serve(int socket, long vmas) {
 // Standalone: the bare loop in this minimal process, for measuring the
 // kernel's fork fixed cost by hand (README, "Honesty of the figures").
 int bare(long vmas, long forks, long rounds) {
+  pin_to_current_cpu();
   Geometry layout;
   Error e;
   if (!mm::layout_core::map(vmas, 1, kLayoutSeed, &layout, &e)) {
