@@ -1,6 +1,7 @@
 #include "benchmarks/mm/page_census.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -48,25 +49,57 @@ Status check_never_merged(const std::vector<FolioCensus>& census, const std::fun
   return Status::ok();
 }
 
-std::vector<std::pair<uintptr_t, size_t>> private_ranges(const std::string& maps) {
-  std::vector<std::pair<uintptr_t, size_t>> out;
-  std::istringstream lines(maps);
+std::vector<std::pair<uintptr_t, size_t>> ksm_candidate_ranges(const std::string& smaps, long* too_large_with_ksm) {
+  struct Mapping {
+    uintptr_t start = 0;
+    size_t bytes = 0;
+    bool candidate = false;  // private, readable by pagemap
+    long rss_kb = -1, ksm_kb = -1;
+  };
+  std::vector<Mapping> mappings;
+  std::istringstream lines(smaps);
   std::string line;
   while (std::getline(lines, line)) {
+    const size_t colon = line.find(':'), space = line.find(' ');
+    const bool header = space != std::string::npos && line.find('-') < space && (colon == std::string::npos || colon > space);
+    if (!header) {
+      if (mappings.empty() || colon == std::string::npos) continue;
+      const std::string key = line.substr(0, colon);
+      if (key != "Rss" && key != "KSM") continue;
+      long kb = 0;
+      try {
+        kb = std::stol(line.substr(colon + 1));
+      } catch (const std::exception&) {
+        continue;
+      }
+      (key == "Rss" ? mappings.back().rss_kb : mappings.back().ksm_kb) = kb;
+      continue;
+    }
     std::istringstream in(line);
     std::string range, perms, offset, dev, inode, path;
     if (!(in >> range >> perms >> offset >> dev >> inode)) continue;
     std::getline(in >> std::ws, path);
-    if (path == "[vsyscall]" || perms.size() < 4 || perms[3] != 'p') continue;
+    Mapping m;
     const size_t dash = range.find('-');
-    if (dash == std::string::npos) continue;
     try {
-      const uintptr_t start = std::stoull(range.substr(0, dash), nullptr, 16);
+      m.start = std::stoull(range.substr(0, dash), nullptr, 16);
       const uintptr_t end = std::stoull(range.substr(dash + 1), nullptr, 16);
-      if (end > start) out.emplace_back(start, end - start);
+      if (end <= m.start) continue;
+      m.bytes = end - m.start;
     } catch (const std::exception&) {
       continue;
     }
+    m.candidate = path != "[vsyscall]" && perms.size() >= 4 && perms[3] == 'p';
+    mappings.push_back(m);
+  }
+  std::vector<std::pair<uintptr_t, size_t>> out;
+  for (const auto& m : mappings) {
+    if (!m.candidate || m.rss_kb == 0 || m.ksm_kb == 0) continue;
+    if (m.bytes > kKsmScanLimit) {
+      if (too_large_with_ksm && m.ksm_kb > 0) ++*too_large_with_ksm;
+      continue;
+    }
+    out.emplace_back(m.start, m.bytes);
   }
   return out;
 }
@@ -79,9 +112,9 @@ Result<std::vector<KsmPageHolder>> ksm_page_holders() {
     const std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(name));
-    auto maps = sysfs::read_file(fmt::format("/proc/{}/maps", pid), 16 << 20);
-    if (!maps || maps->empty()) continue;  // gone, or a kernel thread
-    auto c = census({pid}, private_ranges(*maps));
+    auto smaps = sysfs::read_file(fmt::format("/proc/{}/smaps", pid), 64 << 20);
+    if (!smaps || smaps->empty()) continue;  // gone, or a kernel thread
+    auto c = census({pid}, ksm_candidate_ranges(*smaps));
     if (!c || c->front().ksm_pages == 0) continue;
     auto comm = sysfs::read_file(fmt::format("/proc/{}/comm", pid), 64);
     std::string who = comm ? *comm : "?";
@@ -91,11 +124,21 @@ Result<std::vector<KsmPageHolder>> ksm_page_holders() {
   return holders;
 }
 
+namespace {
+constexpr int kPrSetMemoryMerge = 67;  // PR_SET_MEMORY_MERGE, Linux 6.4
+}  // namespace
+
 Result<long> unshare_own_ksm_pages() {
   if (census_unavailable()) return 0L;
-  auto maps = sysfs::read_file("/proc/self/maps", 16 << 20);
-  if (!maps) return maps.status();
-  const auto ranges = private_ranges(*maps);
+  auto smaps = sysfs::read_file("/proc/self/smaps", 64 << 20);
+  if (!smaps) return smaps.status();
+  long too_large = 0;
+  const auto ranges = ksm_candidate_ranges(*smaps, &too_large);
+  if (too_large > 0) {
+    if (prctl(kPrSetMemoryMerge, 1, 0, 0, 0) != 0 || prctl(kPrSetMemoryMerge, 0, 0, 0, 0) != 0)
+      return Status::from_errno("prctl(PR_SET_MEMORY_MERGE) to unmerge " + std::to_string(too_large) +
+                                " mapping(s) too large to read page by page");
+  }
   auto entries = pagemap_entries(0, ranges);
   if (!entries) return entries.status();
   const int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);

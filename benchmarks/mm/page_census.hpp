@@ -69,23 +69,31 @@ Result<long> distinct_ksm_frames(const std::vector<pid_t>& pids, const std::vect
 // workload that takes a census. `who(k)` names process k of the census.
 Status check_never_merged(const std::vector<FolioCensus>& census, const std::function<std::string(size_t)>& who,
                           const std::string& when);
-// Gives this process a private copy of every KSM page it maps, without
-// opting it into KSM; returns how many. It maps KSM pages it never offered:
-// an agent forked from it that turns on PR_SET_MEMORY_MERGE makes the
-// anonymous pages it still shares with us by COW mergeable, and KSM turns
-// such a page into a KSM page in place - in our page tables too. No
-// rmap_item of ours points at it, so run=2 does not unmerge it, and while it
-// stays mapped KSM refuses max_page_sharing (EBUSY; about 1 of 10 quick
-// ksm_merge runs until 2026-12). Each such page's first byte is written back
-// through /proc/self/mem (FOLL_FORCE: read-only mappings such as RELRO
-// too), which breaks the COW. Needs what census() needs; without it, 0.
+// Gives this process a private copy of every KSM page it maps; returns how
+// many. It maps KSM pages it never offered: an agent forked from it that
+// turns on PR_SET_MEMORY_MERGE makes mergeable the anonymous pages it still
+// shares with us by COW, and KSM turns such a page into a KSM page in place
+// - in our page tables too. No rmap_item of ours points at it, so run=2 does
+// not unmerge it, and while it stays mapped KSM refuses max_page_sharing
+// (EBUSY; about 1 of 10 quick ksm_merge runs until 2026-12). Each such
+// page's first byte is written back through /proc/self/mem (FOLL_FORCE:
+// read-only mappings such as RELRO too), which breaks the COW without
+// opting us into KSM. A mapping too large to read page by page (a
+// sanitizer's shadow: terabytes) that smaps says holds KSM pages is
+// unmerged by opting the process in and out again (PR_SET_MEMORY_MERGE 1,
+// 0), which leaves it known to KSM: its later forks are, too. Needs what
+// census() needs; without it, 0.
 Result<long> unshare_own_ksm_pages();
 
-// The private mappings in a /proc/<pid>/maps text, file-backed ones too:
-// KSM merges the anonymous (COWed) pages of any private mapping that is
-// mergeable, and PR_SET_MEMORY_MERGE makes a process's .data and its
-// libraries' mergeable. [vsyscall] lies outside what pagemap can read.
-std::vector<std::pair<uintptr_t, size_t>> private_ranges(const std::string& maps);
+// The private mappings of a /proc/<pid>/smaps text that can hold KSM pages,
+// file-backed ones too: KSM merges the anonymous (COWed) pages of any
+// private mapping that is mergeable, and PR_SET_MEMORY_MERGE makes a
+// process's .data and its libraries' mergeable. Left out: [vsyscall]
+// (outside what pagemap reads), mappings with nothing resident, those
+// whose smaps "KSM:" line says 0 kB, and those larger than kScanLimit,
+// which `too_large_with_ksm` (if given) counts when they hold KSM pages.
+inline constexpr size_t kKsmScanLimit = size_t{1} << 30;
+std::vector<std::pair<uintptr_t, size_t>> ksm_candidate_ranges(const std::string& smaps, long* too_large_with_ksm = nullptr);
 // Every process that maps KSM pages now, by pagemap and kpageflags (needs
 // root), with its comm and how many: who keeps KSM from changing
 // max_page_sharing (EBUSY while any KSM page is mapped). Processes that

@@ -229,7 +229,8 @@ TEST(HostReference, TheResultsSectionLoadsMergesAndRefusesGarbage) {
   EXPECT_EQ(ref->samples("real_time").size(), 6u);
   EXPECT_EQ(ref->sample_runs("real_time"), (std::vector<int>{0, 0, 1, 1, 2, 2}));
   EXPECT_EQ(ref->samples(kStealMetric).front(), 0.5);
-  for (const auto& e : nlohmann::json::parse(merged)["benchmarks"]) EXPECT_EQ(e["name"], "w/0") << "the workloads only";
+  const nlohmann::json merged_doc = nlohmann::json::parse(merged);
+  for (const auto& e : merged_doc["benchmarks"]) EXPECT_EQ(e["name"], "w/0") << "the workloads only";
 
   for (const auto& [bad, says] : std::vector<std::pair<nlohmann::json, std::string>>{
            {nlohmann::json::array(), "not an object"},
