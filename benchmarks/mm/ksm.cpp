@@ -325,10 +325,14 @@ Result<Tuning> Tuning::apply(const Options& o, std::vector<std::string>* notes) 
     // their stable nodes mapped, and the knob refused.
     auto unshared = unshare_own_ksm_pages();
     if (!unshared) return unshared.status();
-    if (*unshared > 0 && notes)
+    if (unshared->pages > 0 && notes)
       notes->push_back(fmt::format("{} KSM page(s) mapped by this process (shared by COW with an agent that opted in) "
                                    "copied before max_page_sharing changed",
-                                   *unshared));
+                                   unshared->pages));
+    if (unshared->too_large > 0 && notes)
+      notes->push_back(fmt::format("{} mapping(s) of this process too large to search page by page (a sanitizer's "
+                                   "shadow) hold KSM pages: not copied",
+                                   unshared->too_large));
     if (Status s = set("max_page_sharing", std::to_string(*o.max_page_sharing)); s.failed()) {
       if (s.err() != EBUSY) return s;
       // Who still maps a KSM page: this run's own KSM processes are reaped

@@ -1,7 +1,6 @@
 #include "benchmarks/mm/page_census.hpp"
 
 #include <fcntl.h>
-#include <sys/prctl.h>
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -124,21 +123,12 @@ Result<std::vector<KsmPageHolder>> ksm_page_holders() {
   return holders;
 }
 
-namespace {
-constexpr int kPrSetMemoryMerge = 67;  // PR_SET_MEMORY_MERGE, Linux 6.4
-}  // namespace
-
-Result<long> unshare_own_ksm_pages() {
-  if (census_unavailable()) return 0L;
+Result<Unshared> unshare_own_ksm_pages() {
+  if (census_unavailable()) return Unshared{};
   auto smaps = sysfs::read_file("/proc/self/smaps", 64 << 20);
   if (!smaps) return smaps.status();
-  long too_large = 0;
-  const auto ranges = ksm_candidate_ranges(*smaps, &too_large);
-  if (too_large > 0) {
-    if (prctl(kPrSetMemoryMerge, 1, 0, 0, 0) != 0 || prctl(kPrSetMemoryMerge, 0, 0, 0, 0) != 0)
-      return Status::from_errno("prctl(PR_SET_MEMORY_MERGE) to unmerge " + std::to_string(too_large) +
-                                " mapping(s) too large to read page by page");
-  }
+  Unshared out;
+  const auto ranges = ksm_candidate_ranges(*smaps, &out.too_large);
   auto entries = pagemap_entries(0, ranges);
   if (!entries) return entries.status();
   const int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
@@ -163,7 +153,8 @@ Result<long> unshare_own_ksm_pages() {
   }
   close(mem);
   if (failed.failed()) return failed;
-  return unshared;
+  out.pages = unshared;
+  return out;
 }
 
 std::optional<std::string> census_unavailable() {

@@ -79,11 +79,16 @@ Status check_never_merged(const std::vector<FolioCensus>& census, const std::fun
 // page's first byte is written back through /proc/self/mem (FOLL_FORCE:
 // read-only mappings such as RELRO too), which breaks the COW without
 // opting us into KSM. A mapping too large to read page by page (a
-// sanitizer's shadow: terabytes) that smaps says holds KSM pages is
-// unmerged by opting the process in and out again (PR_SET_MEMORY_MERGE 1,
-// 0), which leaves it known to KSM: its later forks are, too. Needs what
-// census() needs; without it, 0.
-Result<long> unshare_own_ksm_pages();
+// sanitizer's shadow: terabytes) is not searched; `too_large` counts those
+// smaps says hold KSM pages. (Opting the process in and out again with
+// PR_SET_MEMORY_MERGE would unmerge them, but the kernel then breaks KSM
+// address by address over the whole shadow: minutes of system time.)
+// Needs what census() needs; without it, 0.
+struct Unshared {
+  long pages = 0;      // KSM pages copied
+  long too_large = 0;  // mappings with KSM pages not searched
+};
+Result<Unshared> unshare_own_ksm_pages();
 
 // The private mappings of a /proc/<pid>/smaps text that can hold KSM pages,
 // file-backed ones too: KSM merges the anonymous (COWed) pages of any

@@ -419,8 +419,10 @@ TEST(ThpKsm, KsmWorkloadsNextToAnotherKsmUserDoNotFailAndNameIt) {
     if (b.value("error_occurred", false)) {
       const std::string msg = b.at("error_message");
       EXPECT_EQ(msg.rfind("skipped: ", 0), 0u) << name << " failed next to another KSM user: " << msg;
-      // KSM refusing max_page_sharing (EBUSY, cause not found: issue 10)
-      // is a skip that must say who maps KSM pages; it counts as ran.
+      // KSM refusing max_page_sharing (EBUSY) is a skip that must say who
+      // maps KSM pages; it counts as ran. The cause found (issue 10), our
+      // own process mapping KSM pages made in place, is handled, but not in
+      // a sanitizer's shadow (too large to search) or another user's pages.
       if (name.rfind("ksm_merge/max_page_sharing:", 0) == 0 && msg.find("Device or resource busy") != std::string::npos) {
         EXPECT_NE(msg.find("now (pagemap/kpageflags"), std::string::npos) << msg;
         ++ran;

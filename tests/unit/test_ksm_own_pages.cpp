@@ -118,7 +118,7 @@ TEST(KsmOwnPages, APageAChildMergedInPlaceIsCopiedAndTheKnobCanChange) {
 
   auto unshared = mm::unshare_own_ksm_pages();
   ASSERT_TRUE(unshared) << unshared.status().message();
-  EXPECT_GE(*unshared, 1);
+  EXPECT_GE(unshared->pages, 1);
   EXPECT_EQ(own_ksm_pages(region, bytes), 0);
   for (size_t i = 0; i < bytes; ++i) ASSERT_EQ(static_cast<unsigned char*>(region)[i], 0x5a) << "byte " << i;
 
