@@ -89,7 +89,13 @@ TEST(KsmOwnPages, APageAChildMergedInPlaceIsCopiedAndTheKnobCanChange) {
   }
   // The child is gone and run=2 unmerged every process KSM knows; we never
   // opted in, yet the page KSM made in place is still ours.
-  ASSERT_GE(before, 1) << "ksmd did not merge the child's two pages within 10 s";
+  // Building the state needs KSM to merge at all: qemu-user (the arm64
+  // unit tests run there) drops MADV_MERGEABLE, and nothing merges.
+  if (before < 1) {
+    munmap(region, bytes);
+    GTEST_SKIP() << "ksmd merged nothing of the child's two identical MADV_MERGEABLE pages within 10 s "
+                    "(an emulator such as qemu-user drops MADV_MERGEABLE)";
+  }
   EXPECT_GE(own_ksm_pages(region, bytes), 1) << "run=2 unmerged our page: the kernel no longer shows the problem";
 
   auto mps = sysfs::read_file(kKsm + "max_page_sharing", 32);
