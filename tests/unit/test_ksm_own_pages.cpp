@@ -102,6 +102,10 @@ TEST(KsmOwnPages, APageAChildMergedInPlaceIsCopiedAndTheKnobCanChange) {
   ASSERT_TRUE(mps);
   const std::string original(sysfs::trim(*mps));
   const std::string other = original == "16" ? "17" : "16";
+  // The guard journals the value first, so the raw write below is put back
+  // on every path even if KSM accepts it.
+  auto keep = safety::KnobGuard::set(kKsm + "max_page_sharing", original);
+  ASSERT_TRUE(keep) << keep.status().message();
   {
     // One write, no retry: KSM refuses while our page keeps its stable node mapped.
     const int fd = open((kKsm + "max_page_sharing").c_str(), O_WRONLY | O_CLOEXEC);
@@ -110,12 +114,6 @@ TEST(KsmOwnPages, APageAChildMergedInPlaceIsCopiedAndTheKnobCanChange) {
     const bool written = write(fd, value.data(), value.size()) == static_cast<ssize_t>(value.size());
     const int err = errno;
     close(fd);
-    if (written) {
-      const int back = open((kKsm + "max_page_sharing").c_str(), O_WRONLY | O_CLOEXEC);
-      ASSERT_GE(back, 0);
-      (void)!write(back, (original + "\n").data(), original.size() + 1);
-      close(back);
-    }
     EXPECT_FALSE(written) << "KSM accepted max_page_sharing while we mapped a KSM page";
     if (!written) {
       EXPECT_EQ(err, EBUSY) << std::strerror(err);
